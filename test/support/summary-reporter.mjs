@@ -12,7 +12,9 @@ export default class SummaryReporter extends Transform {
     this.counts = { pass: 0, fail: 0, skip: 0, todo: 0 }
     this.failures = []
     this.parser = new Parser({ passes: true })
+    this.files = new Map()
     this.parser.on('child', (file) => this.watchFile(file))
+    this.parser.on('assert', (res) => this.fileDone(res))
     this.parser.on('complete', () => this.finish())
   }
 
@@ -35,17 +37,23 @@ export default class SummaryReporter extends Transform {
       })
     }
     leaves(file, [name])
-    file.on('complete', (results) => {
-      const failed = this.counts.fail - before.fail
-      const crashed = !results.ok && failed === 0
-      if (crashed) {
-        this.counts.fail++
-        this.failures.push({ path: [name], diag: { message: 'test file failed without a failing assert (crash, timeout or bailout)', plan: results.plan, count: results.count } })
-      }
-      const passed = this.counts.pass - before.pass
-      const status = failed > 0 || crashed ? 'FAIL' : 'ok  '
-      this.push(`${status} ${name} (${passed} passed${failed ? `, ${failed} failed` : ''})\n`)
-    })
+    this.files.set(name, before)
+  }
+
+  // The root's summary point for a file says whether the file as a whole passed: a file that
+  // crashed before its first assert (an import error, a signal) is "not ok" here and nowhere else.
+  fileDone (res) {
+    const before = this.files.get(res.name) ?? this.counts
+    const failed = this.counts.fail - before.fail
+    const crashed = !res.ok && !res.skip && failed === 0
+    if (crashed) {
+      this.counts.fail++
+      const d = res.diag ?? {}
+      this.failures.push({ path: [res.name], diag: { message: 'test file failed without a failing assert (crash, timeout or bailout)', exitCode: d.exitCode, signal: d.signal } })
+    }
+    const passed = this.counts.pass - before.pass
+    const status = failed > 0 || crashed ? 'FAIL' : 'ok  '
+    this.push(`${status} ${res.name} (${passed} passed${failed ? `, ${failed} failed` : ''}${crashed ? ', crashed' : ''})\n`)
   }
 
   finish () {

@@ -1,0 +1,50 @@
+// Reads NVML signals into plain JS objects shaped like proto/shoal.proto's messages (JSON field
+// names), recording every signal it could not read and why. A failed read is data for the health
+// policy (NOT_SUPPORTED, GPU_IS_LOST, a missing symbol), never an exception.
+#ifndef SHOAL_READER_H
+#define SHOAL_READER_H
+
+#include <napi.h>
+
+#include "library.h"
+
+namespace shoal {
+
+// Reading stops early once a GPU is lost: every further call would only say so again.
+class Reader {
+ public:
+  Reader(Napi::Env env, const Library& lib, nvmlDevice_t device)
+      : env_(env), lib_(lib), device_(device), unread_(Napi::Array::New(env)) {}
+
+  // True when rc is SUCCESS; otherwise records {signal, nvmlReturn} and notes lost/reset.
+  bool Ok(const char* signal, nvmlReturn_t rc);
+  void Unread(const std::string& signal, nvmlReturn_t rc);
+
+  Napi::Env env() const { return env_; }
+  const Library& lib() const { return lib_; }
+  nvmlDevice_t device() const { return device_; }
+  bool lost() const { return lost_; }
+  bool resetRequired() const { return resetRequired_; }
+  Napi::Array unread() const { return unread_; }
+
+ private:
+  Napi::Env env_;
+  const Library& lib_;
+  nvmlDevice_t device_;
+  Napi::Array unread_;
+  uint32_t unreadCount_ = 0;
+  bool lost_ = false;
+  bool resetRequired_ = false;
+};
+
+// Bounded strings: NVML writes at most `size` bytes; we never trust it to terminate them.
+std::string FromBuffer(const char* buffer, size_t size);
+
+inline Napi::Number Num(Napi::Env env, double v) { return Napi::Number::New(env, v); }
+
+// nvmlFieldValue_t's union read by its declared type; NaN for a type NVML does not define.
+double FieldNumber(const nvmlFieldValue_t& f);
+
+}  // namespace shoal
+
+#endif
