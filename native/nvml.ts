@@ -8,7 +8,8 @@ import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { create } from '@bufbuild/protobuf'
 import {
-  GpuInfoSchema, GpuSampleSchema, type GpuInfo, type GpuSample, type SignalStatus,
+  GpuInfoSchema, GpuSampleSchema, NvLinkSchema, NvLinkState, type GpuInfo, type GpuSample, type NvLink,
+  type SignalStatus,
 } from '../proto/gen/shoal_pb.js'
 import { NVML_RETURN_CODES } from './return-codes.js'
 import { NvmlEventBits } from './events.js'
@@ -101,11 +102,39 @@ interface Binding {
   system(): Omit<SystemInfo, 'driverVersion' | 'nvmlVersion' | 'cudaDriverVersion'> & Partial<SystemInfo>
   refresh(): DeviceRefresh
   info(index: number): object
-  sample(index: number): object
+  sample(index: number, nvlinks: Float64Array): object
   temperature(index: number): number
   errorString(code: number): string
   watchEvents(cb: (e: RawNvmlEvent) => void, mask: number, timeoutMs: number, queueLimit: number): EventRegistration[]
   unwatchEvents(): Promise<void>
+}
+
+/** The addon's NVLink table (native/src/device.h): a count, then per link 7 doubles. */
+const NVLINK_ROW = 7
+const NVLINK_TABLE_SIZE = 1 + 36 * NVLINK_ROW
+
+/** NaN is the addon's "not read": the field stays absent, as in every other message. */
+function nvlinksFromTable (table: Float64Array): NvLink[] {
+  const n = table[0] ?? 0
+  const links: NvLink[] = new Array(n)
+  for (let i = 0; i < n; i++) {
+    const at = 1 + i * NVLINK_ROW
+    const v = (k: number): number | undefined => {
+      const x = table[at + k] ?? NaN
+      return Number.isNaN(x) ? undefined : x
+    }
+    links[i] = {
+      $typeName: NvLinkSchema.typeName,
+      link: table[at] ?? 0,
+      state: table[at + 1] === 1 ? NvLinkState.ACTIVE : NvLinkState.INACTIVE,
+      replay: v(2),
+      recovery: v(3),
+      crcFlit: v(4),
+      crcData: v(5),
+      eccData: v(6),
+    }
+  }
+  return links
 }
 
 const WATCH_DEFAULTS: Required<WatchOptions> = {
@@ -186,6 +215,7 @@ export function openNvml (options: { libraryPath?: string } = {}): Nvml {
 
 class AddonNvml implements Nvml {
   #watching = false
+  readonly #nvlinkTable = new Float64Array(NVLINK_TABLE_SIZE)
 
   constructor (private readonly b: Binding, readonly libraryPath: string,
     readonly missingSymbols: readonly string[]) {}
@@ -204,9 +234,14 @@ class AddonNvml implements Nvml {
   }
 
   sample (index: number, timeMs: number): GpuSample {
-    const raw = call(() => this.b.sample(index)) as Record<string, unknown>
-    raw.timeMs = timeMs
-    return create(GpuSampleSchema, raw)
+    // The addon builds a complete GpuSample message (test/native/nvml-signals.test.ts proves it
+    // equals create(GpuSampleSchema, …) of the same data); copying it through create() would cost
+    // more than reading the GPU.
+    const sample = call(() => this.b.sample(index, this.#nvlinkTable)) as GpuSample
+    if (sample.$typeName !== GpuSampleSchema.typeName) throw new Error(`addon sample is ${String(sample.$typeName)}`)
+    sample.timeMs = timeMs
+    sample.nvlinks = nvlinksFromTable(this.#nvlinkTable)
+    return sample
   }
 
   temperature (index: number): number {
@@ -238,6 +273,7 @@ class AddonNvml implements Nvml {
 }
 
 /** Raw binding, for the raw-shape tests and the benchmark only. */
-export function rawBindingForTests (): Pick<Binding, 'info' | 'sample'> {
-  return loadBinding()
+export function rawBindingForTests (): { info(index: number): object, sample(index: number): object } {
+  const b = loadBinding()
+  return { info: (i) => b.info(i), sample: (i) => b.sample(i, new Float64Array(NVLINK_TABLE_SIZE)) }
 }

@@ -175,33 +175,44 @@ class NvmlAddon : public Napi::Addon<NvmlAddon> {
     return out;
   }
 
-  // A GPU whose handle could not be taken: the same shape as a sample, saying why.
-  Napi::Object Unreachable(Napi::Env env, uint32_t index) {
+  // A GPU whose handle could not be taken, saying why: a whole GpuSample message for sample(), the
+  // fields GpuInfo shares with it for info() (the face completes that one with create()).
+  Napi::Object Unreachable(Napi::Env env, uint32_t index, bool asSample) {
     Reader r(env, lib_, nullptr);
     r.Unread("handle", handleRc_[index]);
-    Napi::Object o = Napi::Object::New(env);
-    o.Set("index", Num(env, index));
-    o.Set("uuid", "");
-    o.Set("lost", Napi::Boolean::New(env, r.lost()));
-    o.Set("resetRequired", Napi::Boolean::New(env, r.resetRequired()));
-    o.Set("unread", r.unread());
+    Napi::Object o = asSample ? r.Message("shoal.v1.GpuSample") : Napi::Object::New(env);
+    r.Put(o, "index", index);
+    r.Put(o, "uuid", std::string());
+    if (asSample) r.Put(o, "nvlinks", Napi::Array::New(env));
+    r.PutBool(o, "lost", r.lost());
+    if (asSample) r.PutBool(o, "resetRequired", r.resetRequired());
+    r.Put(o, "unread", r.unread());
     return o;
   }
 
   Napi::Value Info(const Napi::CallbackInfo& info) {
     uint32_t index = 0;
     if (!DeviceIndex(info, &index)) return info.Env().Undefined();
-    if (handleRc_[index] != NVML_SUCCESS) return Unreachable(info.Env(), index);
+    if (handleRc_[index] != NVML_SUCCESS) return Unreachable(info.Env(), index, false);
     Reader r(info.Env(), lib_, handles_[index]);
     return ReadInfo(r, index);
   }
 
+  // sample(index, nvlinkTable: Float64Array of kNvLinkTableSize) -> GpuSample without links.
   Napi::Value Sample(const Napi::CallbackInfo& info) {
     uint32_t index = 0;
     if (!DeviceIndex(info, &index)) return info.Env().Undefined();
-    if (handleRc_[index] != NVML_SUCCESS) return Unreachable(info.Env(), index);
+    if (info.Length() < 2 || !info[1].IsTypedArray() ||
+        info[1].As<Napi::TypedArray>().TypedArrayType() != napi_float64_array ||
+        info[1].As<Napi::Float64Array>().ElementLength() < kNvLinkTableSize) {
+      return Fail(info.Env(), "ERR_INVALID_ARG",
+                  "sample(index, table): table must be a Float64Array of " + std::to_string(kNvLinkTableSize));
+    }
+    double* table = info[1].As<Napi::Float64Array>().Data();
+    table[0] = 0;
+    if (handleRc_[index] != NVML_SUCCESS) return Unreachable(info.Env(), index, true);
     Reader r(info.Env(), lib_, handles_[index]);
-    return ReadSample(r, index);
+    return ReadSample(r, index, table);
   }
 
   // The cheapest useful call, for the JS-vs-C benchmark: exactly what bench_call.c does in C.

@@ -9,8 +9,15 @@ namespace shoal {
 // GpuInfo without the system-wide versions (the TypeScript face adds those from system()).
 Napi::Object ReadInfo(Reader& r, uint32_t index);
 
-// GpuSample without time_ms (the caller's clock stamps it).
-Napi::Object ReadSample(Reader& r, uint32_t index);
+// NVLink table written by ReadSample: [links, then per link: link, state, replay, recovery,
+// crc_flit, crc_data, ecc_data], NaN for a counter not read.
+constexpr int kNvLinkCounters = 5;
+constexpr int kNvLinkRow = 2 + kNvLinkCounters;
+constexpr size_t kNvLinkTableSize = 1 + NVML_NVLINK_MAX_LINKS * kNvLinkRow;
+
+// GpuSample without time_ms (the caller's clock stamps it) and with nvlinks empty: the links go
+// into `nvlinks` (kNvLinkTableSize doubles).
+Napi::Object ReadSample(Reader& r, uint32_t index, double* nvlinks);
 
 // Device UUID, or "" when it cannot be read.
 std::string ReadUuid(Reader& r);

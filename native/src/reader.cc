@@ -9,6 +9,16 @@ namespace shoal {
 // misbehaving driver from growing a sample without bound.
 static constexpr uint32_t kMaxUnread = 256;
 
+Napi::Object Reader::Message(const char* typeName) {
+  Napi::Object o = Napi::Object::New(env_);
+  Put(o, "$typeName", std::string(typeName));
+  return o;
+}
+
+void Reader::Put(Napi::Object o, const char* key, napi_value v) {
+  napi_set_named_property(env_, o, key, v);
+}
+
 bool Reader::Ok(const char* signal, nvmlReturn_t rc) {
   if (rc == NVML_SUCCESS) return true;
   Unread(signal, rc);
@@ -19,9 +29,9 @@ void Reader::Unread(const std::string& signal, nvmlReturn_t rc) {
   if (rc == NVML_ERROR_GPU_IS_LOST) lost_ = true;
   if (rc == NVML_ERROR_RESET_REQUIRED) resetRequired_ = true;
   if (unreadCount_ > kMaxUnread) return;
-  Napi::Object entry = Napi::Object::New(env_);
-  entry.Set("signal", unreadCount_ == kMaxUnread ? std::string("unread.truncated") : signal);
-  entry.Set("nvmlReturn", Num(env_, rc));
+  Napi::Object entry = Message("shoal.v1.SignalStatus");
+  Put(entry, "signal", unreadCount_ == kMaxUnread ? std::string("unread.truncated") : signal);
+  Put(entry, "nvmlReturn", rc);
   unread_.Set(unreadCount_++, entry);
 }
 

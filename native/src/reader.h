@@ -10,11 +10,21 @@
 
 namespace shoal {
 
+inline Napi::Number Num(Napi::Env env, double v) { return Napi::Number::New(env, v); }
+
 // Reading stops early once a GPU is lost: every further call would only say so again.
 class Reader {
  public:
   Reader(Napi::Env env, const Library& lib, nvmlDevice_t device)
       : env_(env), lib_(lib), device_(device), unread_(Napi::Array::New(env)) {}
+
+  // Objects are built as protobuf-es messages (with $typeName, implicit fields present), so the
+  // TypeScript face can hand them on without copying them through create().
+  Napi::Object Message(const char* typeName);
+  void Put(Napi::Object o, const char* key, napi_value v);
+  void Put(Napi::Object o, const char* key, double v) { Put(o, key, static_cast<napi_value>(Num(env_, v))); }
+  void PutBool(Napi::Object o, const char* key, bool v) { Put(o, key, static_cast<napi_value>(Napi::Boolean::New(env_, v))); }
+  void Put(Napi::Object o, const char* key, const std::string& v) { Put(o, key, static_cast<napi_value>(Napi::String::New(env_, v))); }
 
   // True when rc is SUCCESS; otherwise records {signal, nvmlReturn} and notes lost/reset.
   bool Ok(const char* signal, nvmlReturn_t rc);
@@ -40,7 +50,6 @@ class Reader {
 // Bounded strings: NVML writes at most `size` bytes; we never trust it to terminate them.
 std::string FromBuffer(const char* buffer, size_t size);
 
-inline Napi::Number Num(Napi::Env env, double v) { return Napi::Number::New(env, v); }
 
 // nvmlFieldValue_t's union read by its declared type; NaN for a type NVML does not define.
 double FieldNumber(const nvmlFieldValue_t& f);

@@ -1,3 +1,4 @@
+#include <cmath>
 #include <string>
 
 #include "device.h"
@@ -6,7 +7,6 @@ namespace shoal {
 
 namespace {
 
-void SetU(Napi::Object& o, const char* key, double v) { o.Set(key, Num(o.Env(), v)); }
 
 void ReadThermal(Reader& r, Napi::Object& o) {
   const Library& lib = r.lib();
@@ -16,12 +16,12 @@ void ReadThermal(Reader& r, Napi::Object& o) {
   t.sensorType = NVML_TEMPERATURE_GPU;
   nvmlReturn_t rc = NVML_CALL(lib, nvmlDeviceGetTemperatureV, r.device(), &t);
   if (rc == NVML_SUCCESS) {
-    SetU(o, "temperatureGpuC", t.temperature);
+    r.Put(o, "temperatureGpuC", t.temperature);
   } else if (rc == NVML_ERROR_FUNCTION_NOT_FOUND) {
     unsigned int c = 0;
     if (r.Ok("temperature.gpu",
              NVML_CALL(lib, nvmlDeviceGetTemperature, r.device(), NVML_TEMPERATURE_GPU, &c))) {
-      SetU(o, "temperatureGpuC", c);
+      r.Put(o, "temperatureGpuC", c);
     }
   } else {
     r.Unread("temperature.gpu", rc);
@@ -29,7 +29,7 @@ void ReadThermal(Reader& r, Napi::Object& o) {
   nvmlMarginTemperature_t m{};
   m.version = nvmlMarginTemperature_v1;
   if (r.Ok("temperature.margin", NVML_CALL(lib, nvmlDeviceGetMarginTemperature, r.device(), &m))) {
-    SetU(o, "temperatureMarginC", m.marginTemperature);
+    r.Put(o, "temperatureMarginC", m.marginTemperature);
   }
 }
 
@@ -37,14 +37,14 @@ void ReadPower(Reader& r, Napi::Object& o) {
   const Library& lib = r.lib();
   unsigned int mw = 0;
   if (r.Ok("power.usage", NVML_CALL(lib, nvmlDeviceGetPowerUsage, r.device(), &mw))) {
-    SetU(o, "powerMw", mw);
+    r.Put(o, "powerMw", mw);
   }
   if (r.Ok("power.limit", NVML_CALL(lib, nvmlDeviceGetEnforcedPowerLimit, r.device(), &mw))) {
-    SetU(o, "powerLimitMw", mw);
+    r.Put(o, "powerLimitMw", mw);
   }
   unsigned long long mj = 0;
   if (r.Ok("power.energy", NVML_CALL(lib, nvmlDeviceGetTotalEnergyConsumption, r.device(), &mj))) {
-    SetU(o, "energyMj", static_cast<double>(mj));
+    r.Put(o, "energyMj", static_cast<double>(mj));
   }
 }
 
@@ -54,8 +54,8 @@ void ReadMemory(Reader& r, Napi::Object& o) {
   m2.version = nvmlMemory_v2;
   nvmlReturn_t rc = NVML_CALL(lib, nvmlDeviceGetMemoryInfo_v2, r.device(), &m2);
   if (rc == NVML_SUCCESS) {
-    SetU(o, "memoryUsedBytes", static_cast<double>(m2.used));
-    SetU(o, "memoryTotalBytes", static_cast<double>(m2.total));
+    r.Put(o, "memoryUsedBytes", static_cast<double>(m2.used));
+    r.Put(o, "memoryTotalBytes", static_cast<double>(m2.total));
     return;
   }
   if (rc != NVML_ERROR_FUNCTION_NOT_FOUND) {
@@ -64,18 +64,17 @@ void ReadMemory(Reader& r, Napi::Object& o) {
   }
   nvmlMemory_t m{};
   if (r.Ok("memory", NVML_CALL(lib, nvmlDeviceGetMemoryInfo, r.device(), &m))) {
-    SetU(o, "memoryUsedBytes", static_cast<double>(m.used));
-    SetU(o, "memoryTotalBytes", static_cast<double>(m.total));
+    r.Put(o, "memoryUsedBytes", static_cast<double>(m.used));
+    r.Put(o, "memoryTotalBytes", static_cast<double>(m.total));
   }
 }
 
 void ReadActivity(Reader& r, Napi::Object& o) {
   const Library& lib = r.lib();
-  Napi::Env env = r.env();
   nvmlUtilization_t u{};
   if (r.Ok("utilization", NVML_CALL(lib, nvmlDeviceGetUtilizationRates, r.device(), &u))) {
-    SetU(o, "utilizationGpuPct", u.gpu);
-    SetU(o, "utilizationMemoryPct", u.memory);
+    r.Put(o, "utilizationGpuPct", u.gpu);
+    r.Put(o, "utilizationMemoryPct", u.memory);
   }
   static const struct { int type; const char* key; const char* signal; } kClocks[] = {
       {NVML_CLOCK_GRAPHICS, "graphicsMhz", "clock.graphics"},
@@ -83,17 +82,17 @@ void ReadActivity(Reader& r, Napi::Object& o) {
       {NVML_CLOCK_MEM, "memoryMhz", "clock.memory"},
       {NVML_CLOCK_VIDEO, "videoMhz", "clock.video"},
   };
-  Napi::Object clocks = Napi::Object::New(env);
+  Napi::Object clocks = r.Message("shoal.v1.Clocks");
   for (const auto& c : kClocks) {
     unsigned int mhz = 0;
     if (r.Ok(c.signal, NVML_CALL(lib, nvmlDeviceGetClockInfo, r.device(), c.type, &mhz))) {
-      SetU(clocks, c.key, mhz);
+      r.Put(clocks, c.key, mhz);
     }
   }
-  o.Set("clocks", clocks);
+  r.Put(o, "clocks", clocks);
   nvmlPstates_t p = NVML_PSTATE_UNKNOWN;
   if (r.Ok("performance_state", NVML_CALL(lib, nvmlDeviceGetPerformanceState, r.device(), &p))) {
-    SetU(o, "performanceState", p);
+    r.Put(o, "performanceState", p);
   }
   // The v535 name first; the deprecated throttle-reasons call has the same bits.
   unsigned long long reasons = 0;
@@ -101,12 +100,12 @@ void ReadActivity(Reader& r, Napi::Object& o) {
   if (rc == NVML_ERROR_FUNCTION_NOT_FOUND) {
     rc = NVML_CALL(lib, nvmlDeviceGetCurrentClocksThrottleReasons, r.device(), &reasons);
   }
-  if (r.Ok("clock_event_reasons", rc)) SetU(o, "clockEventReasons", static_cast<double>(reasons));
+  if (r.Ok("clock_event_reasons", rc)) r.Put(o, "clockEventReasons", static_cast<double>(reasons));
 }
 
 void ReadEcc(Reader& r, Napi::Object& o) {
   const Library& lib = r.lib();
-  Napi::Object ecc = Napi::Object::New(r.env());
+  Napi::Object ecc = r.Message("shoal.v1.EccCounts");
   static const struct { int type, counter; const char* key; const char* signal; } kTotals[] = {
       {NVML_MEMORY_ERROR_TYPE_CORRECTED, NVML_VOLATILE_ECC, "volatileCorrected", "ecc.volatile_corrected"},
       {NVML_MEMORY_ERROR_TYPE_UNCORRECTED, NVML_VOLATILE_ECC, "volatileUncorrected", "ecc.volatile_uncorrected"},
@@ -116,7 +115,7 @@ void ReadEcc(Reader& r, Napi::Object& o) {
   for (const auto& e : kTotals) {
     unsigned long long n = 0;
     if (r.Ok(e.signal, NVML_CALL(lib, nvmlDeviceGetTotalEccErrors, r.device(), e.type, e.counter, &n))) {
-      SetU(ecc, e.key, static_cast<double>(n));
+      r.Put(ecc, e.key, static_cast<double>(n));
     }
   }
   static const struct { int type, counter, location; const char* key; const char* signal; } kLoc[] = {
@@ -131,16 +130,15 @@ void ReadEcc(Reader& r, Napi::Object& o) {
     unsigned long long n = 0;
     if (r.Ok(e.signal, NVML_CALL(lib, nvmlDeviceGetMemoryErrorCounter, r.device(), e.type,
                                  e.counter, e.location, &n))) {
-      SetU(ecc, e.key, static_cast<double>(n));
+      r.Put(ecc, e.key, static_cast<double>(n));
     }
   }
-  o.Set("ecc", ecc);
+  r.Put(o, "ecc", ecc);
 }
 
 void ReadRemap(Reader& r, Napi::Object& o) {
   const Library& lib = r.lib();
-  Napi::Env env = r.env();
-  Napi::Object rows = Napi::Object::New(env);
+  Napi::Object rows = r.Message("shoal.v1.RemappedRows");
   unsigned int corr = 0, unc = 0, pending = 0, failure = 0;
   nvmlReturn_t rc = NVML_CALL(lib, nvmlDeviceGetRemappedRows, r.device(), &corr, &unc, &pending, &failure);
   if (rc == NVML_ERROR_FUNCTION_NOT_FOUND) {
@@ -152,22 +150,22 @@ void ReadRemap(Reader& r, Napi::Object& o) {
     failure = v2.bFailureOccurred;
   }
   if (r.Ok("remapped_rows", rc)) {
-    SetU(rows, "corrected", corr);
-    SetU(rows, "uncorrected", unc);
-    rows.Set("pending", Napi::Boolean::New(env, pending != 0));
-    rows.Set("failure", Napi::Boolean::New(env, failure != 0));
+    r.Put(rows, "corrected", corr);
+    r.Put(rows, "uncorrected", unc);
+    r.PutBool(rows, "pending", pending != 0);
+    r.PutBool(rows, "failure", failure != 0);
   }
   nvmlRowRemapperHistogramValues_t h{};
   if (r.Ok("remapped_rows.histogram", NVML_CALL(lib, nvmlDeviceGetRowRemapperHistogram, r.device(), &h))) {
-    SetU(rows, "banksMax", h.max);
-    SetU(rows, "banksHigh", h.high);
-    SetU(rows, "banksPartial", h.partial);
-    SetU(rows, "banksLow", h.low);
-    SetU(rows, "banksNone", h.none);
+    r.Put(rows, "banksMax", h.max);
+    r.Put(rows, "banksHigh", h.high);
+    r.Put(rows, "banksPartial", h.partial);
+    r.Put(rows, "banksLow", h.low);
+    r.Put(rows, "banksNone", h.none);
   }
-  o.Set("remappedRows", rows);
+  r.Put(o, "remappedRows", rows);
 
-  Napi::Object pages = Napi::Object::New(env);
+  Napi::Object pages = r.Message("shoal.v1.RetiredPages");
   static const struct { int cause; const char* key; const char* signal; } kCauses[] = {
       {NVML_PAGE_RETIREMENT_CAUSE_MULTIPLE_SINGLE_BIT_ECC_ERRORS, "singleBit", "retired_pages.single_bit"},
       {NVML_PAGE_RETIREMENT_CAUSE_DOUBLE_BIT_ECC_ERROR, "doubleBit", "retired_pages.double_bit"},
@@ -176,73 +174,71 @@ void ReadRemap(Reader& r, Napi::Object& o) {
     unsigned int count = 0;  // a zero-sized query: NVML answers with the count only
     rc = NVML_CALL(lib, nvmlDeviceGetRetiredPages, r.device(), c.cause, &count, nullptr);
     if (rc == NVML_ERROR_INSUFFICIENT_SIZE) rc = NVML_SUCCESS;
-    if (r.Ok(c.signal, rc)) SetU(pages, c.key, count);
+    if (r.Ok(c.signal, rc)) r.Put(pages, c.key, count);
   }
   nvmlEnableState_t retiredPending = 0;
   if (r.Ok("retired_pages.pending",
            NVML_CALL(lib, nvmlDeviceGetRetiredPagesPendingStatus, r.device(), &retiredPending))) {
-    pages.Set("pending", Napi::Boolean::New(env, retiredPending == NVML_FEATURE_ENABLED));
+    r.PutBool(pages, "pending", retiredPending == NVML_FEATURE_ENABLED);
   }
-  o.Set("retiredPages", pages);
+  r.Put(o, "retiredPages", pages);
 }
 
 Napi::Object ReadPcie(Reader& r) {
   const Library& lib = r.lib();
-  Napi::Object pcie = Napi::Object::New(r.env());
+  Napi::Object pcie = r.Message("shoal.v1.PcieState");
   unsigned int v = 0;
   if (r.Ok("pcie.replay_counter", NVML_CALL(lib, nvmlDeviceGetPcieReplayCounter, r.device(), &v))) {
-    SetU(pcie, "replayCounter", v);
+    r.Put(pcie, "replayCounter", v);
   }
   if (r.Ok("pcie.link_gen", NVML_CALL(lib, nvmlDeviceGetCurrPcieLinkGeneration, r.device(), &v))) {
-    SetU(pcie, "linkGen", v);
+    r.Put(pcie, "linkGen", v);
   }
   if (r.Ok("pcie.link_width", NVML_CALL(lib, nvmlDeviceGetCurrPcieLinkWidth, r.device(), &v))) {
-    SetU(pcie, "linkWidth", v);
+    r.Put(pcie, "linkWidth", v);
   }
   if (r.Ok("pcie.max_link_gen", NVML_CALL(lib, nvmlDeviceGetMaxPcieLinkGeneration, r.device(), &v))) {
-    SetU(pcie, "maxLinkGen", v);
+    r.Put(pcie, "maxLinkGen", v);
   }
   if (r.Ok("pcie.max_link_width", NVML_CALL(lib, nvmlDeviceGetMaxPcieLinkWidth, r.device(), &v))) {
-    SetU(pcie, "maxLinkWidth", v);
+    r.Put(pcie, "maxLinkWidth", v);
   }
   return pcie;
 }
 
-void ReadNvLinks(Reader& r, Napi::Object& o) {
+// Links go into a caller-owned table, not JS objects: 18 links x 7 fields built property by
+// property in C++ cost a third of a sample; the TypeScript face builds them from the table.
+void ReadNvLinks(Reader& r, double* table) {
   const Library& lib = r.lib();
-  Napi::Env env = r.env();
-  static const struct { int counter; const char* key; const char* signal; } kCounters[] = {
-      {NVML_NVLINK_ERROR_DL_REPLAY, "replay", "nvlink.replay"},
-      {NVML_NVLINK_ERROR_DL_RECOVERY, "recovery", "nvlink.recovery"},
-      {NVML_NVLINK_ERROR_DL_CRC_FLIT, "crcFlit", "nvlink.crc_flit"},
-      {NVML_NVLINK_ERROR_DL_CRC_DATA, "crcData", "nvlink.crc_data"},
-      {NVML_NVLINK_ERROR_DL_ECC_DATA, "eccData", "nvlink.ecc_data"},
+  static const struct { int counter; const char* signal; } kCounters[kNvLinkCounters] = {
+      {NVML_NVLINK_ERROR_DL_REPLAY, "nvlink.replay"},
+      {NVML_NVLINK_ERROR_DL_RECOVERY, "nvlink.recovery"},
+      {NVML_NVLINK_ERROR_DL_CRC_FLIT, "nvlink.crc_flit"},
+      {NVML_NVLINK_ERROR_DL_CRC_DATA, "nvlink.crc_data"},
+      {NVML_NVLINK_ERROR_DL_ECC_DATA, "nvlink.ecc_data"},
   };
-  constexpr size_t kCounterCount = sizeof kCounters / sizeof kCounters[0];
-  bool reported[kCounterCount] = {false};  // one unread entry per counter, not per link
-  Napi::Array links = Napi::Array::New(env);
+  bool reported[kNvLinkCounters] = {false};  // one unread entry per counter, not per link
   uint32_t n = 0;
   for (unsigned int link = 0; link < NVML_NVLINK_MAX_LINKS && !r.lost(); link++) {
     nvmlEnableState_t active = 0;
     nvmlReturn_t rc = NVML_CALL(lib, nvmlDeviceGetNvLinkState, r.device(), link, &active);
     if (rc == NVML_ERROR_NOT_SUPPORTED || rc == NVML_ERROR_INVALID_ARGUMENT) continue;  // absent
     if (!r.Ok("nvlink.state", rc)) break;
-    Napi::Object l = Napi::Object::New(env);
-    SetU(l, "link", link);
-    SetU(l, "state", active == NVML_FEATURE_ENABLED ? 1 : 0);
-    for (size_t i = 0; i < kCounterCount; i++) {
+    double* row = table + 1 + n * kNvLinkRow;
+    row[0] = link;
+    row[1] = active == NVML_FEATURE_ENABLED ? 1 : 0;
+    for (int i = 0; i < kNvLinkCounters; i++) {
       unsigned long long value = 0;
       rc = NVML_CALL(lib, nvmlDeviceGetNvLinkErrorCounter, r.device(), link, kCounters[i].counter, &value);
-      if (rc == NVML_SUCCESS) {
-        SetU(l, kCounters[i].key, static_cast<double>(value));
-      } else if (!reported[i]) {
+      row[2 + i] = rc == NVML_SUCCESS ? static_cast<double>(value) : std::nan("");
+      if (rc != NVML_SUCCESS && !reported[i]) {
         reported[i] = true;
         r.Unread(kCounters[i].signal, rc);
       }
     }
-    links.Set(n++, l);
+    n++;
   }
-  o.Set("nvlinks", links);
+  table[0] = n;
 }
 
 // Field values: one batched call for everything NVML only exposes as fields.
@@ -290,79 +286,80 @@ void ViolationFallback(Reader& r, Napi::Object& violations, const Field& f, nvml
                         ? NVML_CALL(r.lib(), nvmlDeviceGetViolationStatus, r.device(), policy, &v)
                         : fieldRc;
   if (rc == NVML_SUCCESS) {
-    SetU(violations, f.key, static_cast<double>(v.violationTime));
+    r.Put(violations, f.key, static_cast<double>(v.violationTime));
   } else {
     r.Unread(f.signal, fieldRc);
   }
 }
 
 void ReadFields(Reader& r, Napi::Object& o, Napi::Object& pcie) {
-  Napi::Env env = r.env();
   nvmlFieldValue_t values[kFieldCount] = {};
   for (int i = 0; i < kFieldCount; i++) values[i].fieldId = kFields[i].id;
   nvmlReturn_t batch = NVML_CALL(r.lib(), nvmlDeviceGetFieldValues, r.device(), kFieldCount, values);
-  Napi::Object violations = Napi::Object::New(env);
-  Napi::Object totals = Napi::Object::New(env);
+  Napi::Object violations = r.Message("shoal.v1.Violations");
+  Napi::Object totals = r.Message("shoal.v1.NvLinkTotals");
   for (int i = 0; i < kFieldCount; i++) {
     const Field& f = kFields[i];
     Napi::Object target = f.group == kTop ? o : f.group == kPcie ? pcie
                           : f.group == kViolations ? violations : totals;
     nvmlReturn_t rc = batch != NVML_SUCCESS ? batch : values[i].nvmlReturn;
     if (rc == NVML_SUCCESS) {
-      SetU(target, f.key, FieldNumber(values[i]));
+      r.Put(target, f.key, FieldNumber(values[i]));
     } else if (f.group == kViolations) {
       ViolationFallback(r, violations, f, rc);
     } else {
       r.Unread(f.signal, rc);
     }
   }
-  o.Set("violations", violations);
-  o.Set("nvlinkTotals", totals);
+  r.Put(o, "violations", violations);
+  r.Put(o, "nvlinkTotals", totals);
 }
 
 void ReadFabricAndRepair(Reader& r, Napi::Object& o) {
   const Library& lib = r.lib();
-  Napi::Env env = r.env();
   nvmlGpuFabricInfoV_t fab{};
   fab.version = nvmlGpuFabricInfo_v3;
   if (r.Ok("fabric", NVML_CALL(lib, nvmlDeviceGetGpuFabricInfoV, r.device(), &fab))) {
-    Napi::Object f = Napi::Object::New(env);
-    SetU(f, "state", fab.state);
-    SetU(f, "status", fab.status);
-    SetU(f, "healthMask", fab.healthMask);
-    SetU(f, "cliqueId", fab.cliqueId);
-    o.Set("fabric", f);
+    Napi::Object f = r.Message("shoal.v1.Fabric");
+    r.Put(f, "state", fab.state);
+    r.Put(f, "status", fab.status);
+    r.Put(f, "healthMask", fab.healthMask);
+    r.Put(f, "cliqueId", fab.cliqueId);
+    r.Put(o, "fabric", f);
   }
   nvmlRepairStatus_t rep{};
   rep.version = nvmlRepairStatus_v1;
   if (r.Ok("repair_status", NVML_CALL(lib, nvmlDeviceGetRepairStatus, r.device(), &rep))) {
-    o.Set("channelRepairPending", Napi::Boolean::New(env, rep.bChannelRepairPending != 0));
-    o.Set("tpcRepairPending", Napi::Boolean::New(env, rep.bTpcRepairPending != 0));
+    r.PutBool(o, "channelRepairPending", rep.bChannelRepairPending != 0);
+    r.PutBool(o, "tpcRepairPending", rep.bTpcRepairPending != 0);
   }
 }
 
 }  // namespace
 
-Napi::Object ReadSample(Reader& r, uint32_t index) {
+Napi::Object ReadSample(Reader& r, uint32_t index, double* nvlinks) {
   Napi::Env env = r.env();
-  Napi::Object o = Napi::Object::New(env);
-  o.Set("index", Num(env, index));
-  o.Set("uuid", ReadUuid(r));
+  Napi::Object o = r.Message("shoal.v1.GpuSample");
+  r.Put(o, "index", index);
+  r.Put(o, "uuid", ReadUuid(r));
+  r.Put(o, "nvlinks", Napi::Array::New(env));  // repeated: present even when sampling stops early
   // Each group is skipped once the GPU is known lost: its calls would only repeat GPU_IS_LOST.
   void (*const groups[])(Reader&, Napi::Object&) = {ReadThermal, ReadPower, ReadMemory,
                                                      ReadActivity, ReadEcc, ReadRemap,
-                                                     ReadNvLinks, ReadFabricAndRepair};
+                                                     ReadFabricAndRepair};
   for (auto group : groups) {
     if (!r.lost()) group(r, o);
   }
+  nvlinks[0] = 0;
+  if (!r.lost()) ReadNvLinks(r, nvlinks);
   if (!r.lost()) {
     Napi::Object pcie = ReadPcie(r);
     if (!r.lost()) ReadFields(r, o, pcie);
-    o.Set("pcie", pcie);
+    r.Put(o, "pcie", pcie);
   }
-  o.Set("lost", Napi::Boolean::New(env, r.lost()));
-  o.Set("resetRequired", Napi::Boolean::New(env, r.resetRequired()));
-  o.Set("unread", r.unread());
+  r.PutBool(o, "lost", r.lost());
+  r.PutBool(o, "resetRequired", r.resetRequired());
+  r.Put(o, "unread", r.unread());
   return o;
 }
 

@@ -2,7 +2,7 @@
 // each must arrive in the right proto field. Then the ways a signal can be missing: NOT_SUPPORTED, a
 // missing symbol with and without a fallback, GPU_IS_LOST, RESET_REQUIRED.
 import t from 'tap'
-import { fromJson } from '@bufbuild/protobuf'
+import { equals, fromBinary, fromJson, toBinary, toJson } from '@bufbuild/protobuf'
 import { GpuInfoSchema, GpuSampleSchema, NvLinkState, RecoveryAction } from '../../proto/gen/shoal_pb.js'
 import { rawBindingForTests } from '../../native/nvml.js'
 import { FakeMachine } from '../../native/fake/machine.js'
@@ -45,11 +45,27 @@ const fake = openFake(machine)
 t.teardown(() => fake.close())
 const { nvml } = fake
 
+/** The addon's object as protobuf JSON would spell it: without the $typeName markers. */
+function plain (v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(plain)
+  if (v === null || typeof v !== 'object') return v
+  return Object.fromEntries(Object.entries(v).filter(([k]) => k !== '$typeName').map(([k, x]) => [k, plain(x)]))
+}
+
 t.test('the addon emits exactly the proto shape (no unknown or misspelt field)', async (t) => {
   const raw = rawBindingForTests()
   for (const i of [0, 1]) {
-    t.doesNotThrow(() => fromJson(GpuSampleSchema, { ...raw.sample(i) as object, timeMs: 1 } as never), `sample ${i}`)
-    t.doesNotThrow(() => fromJson(GpuInfoSchema, raw.info(i) as never), `info ${i}`)
+    t.doesNotThrow(() => fromJson(GpuSampleSchema, { ...plain(raw.sample(i)) as object, timeMs: 1 } as never), `sample ${i}`)
+    t.doesNotThrow(() => fromJson(GpuInfoSchema, plain(raw.info(i)) as never), `info ${i}`)
+  }
+})
+
+t.test('a sample is a complete message as built, with no copy through create()', async (t) => {
+  for (const i of [0, 1]) {
+    const s = nvml.sample(i, 1_700_000_000_000)
+    t.ok(equals(GpuSampleSchema, s, fromBinary(GpuSampleSchema, toBinary(GpuSampleSchema, s))), `binary round trip ${i}`)
+    t.ok(equals(GpuSampleSchema, s, fromJson(GpuSampleSchema, toJson(GpuSampleSchema, s))), `JSON round trip ${i}`)
+    t.same(plain(s), plain(fromBinary(GpuSampleSchema, toBinary(GpuSampleSchema, s))), `same fields as decoded ${i}`)
   }
 })
 
