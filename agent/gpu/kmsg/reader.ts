@@ -7,7 +7,7 @@
 // possibly forever, starving fs and dns work; a non-blocking read never waits.
 import { constants as fsConstants } from 'node:fs'
 import type { GpuEvent } from '../../../proto/gen/shoal_pb.js'
-import { TypedEmitter } from './emitter.js'
+import { TypedEmitter } from '../../lib/emitter.js'
 import { classifyNvidiaLine } from './nvidia.js'
 import { parseKmsgRecord, KMSG_RECORD_MAX_CHARS } from './record.js'
 import { RecordSplitter, type SplitItem } from './splitter.js'
