@@ -107,18 +107,20 @@ interface Binding {
   errorString(code: number): string
   watchEvents(cb: (e: RawNvmlEvent) => void, mask: number, timeoutMs: number, queueLimit: number): EventRegistration[]
   unwatchEvents(): Promise<void>
+  /** Layout of sample()'s NVLink table (native/src/device.h): a count, then `nvlinkRow` per link. */
+  readonly nvlinkTableSize: number
+  readonly nvlinkRow: number
 }
 
-/** The addon's NVLink table (native/src/device.h): a count, then per link 7 doubles. */
-const NVLINK_ROW = 7
-const NVLINK_TABLE_SIZE = 1 + 36 * NVLINK_ROW
-
-/** NaN is the addon's "not read": the field stays absent, as in every other message. */
-function nvlinksFromTable (table: Float64Array): NvLink[] {
+/**
+ * The addon's NVLink table: a count, then per link [link, state, replay, recovery, crc_flit,
+ * crc_data, ecc_data]. NaN is "not read": the field stays absent, as in every other message.
+ */
+function nvlinksFromTable (table: Float64Array, row: number): NvLink[] {
   const n = table[0] ?? 0
   const links: NvLink[] = new Array(n)
   for (let i = 0; i < n; i++) {
-    const at = 1 + i * NVLINK_ROW
+    const at = 1 + i * row
     const v = (k: number): number | undefined => {
       const x = table[at + k] ?? NaN
       return Number.isNaN(x) ? undefined : x
@@ -215,10 +217,12 @@ export function openNvml (options: { libraryPath?: string } = {}): Nvml {
 
 class AddonNvml implements Nvml {
   #watching = false
-  readonly #nvlinkTable = new Float64Array(NVLINK_TABLE_SIZE)
+  readonly #nvlinkTable: Float64Array
 
   constructor (private readonly b: Binding, readonly libraryPath: string,
-    readonly missingSymbols: readonly string[]) {}
+    readonly missingSymbols: readonly string[]) {
+    this.#nvlinkTable = new Float64Array(b.nvlinkTableSize)
+  }
 
   system (): SystemInfo {
     const s = call(() => this.b.system())
@@ -235,12 +239,12 @@ class AddonNvml implements Nvml {
 
   sample (index: number, timeMs: number): GpuSample {
     // The addon builds a complete GpuSample message (test/native/nvml-signals.test.ts proves it
-    // equals create(GpuSampleSchema, …) of the same data); copying it through create() would cost
+    // survives binary and JSON round trips unchanged); copying it through create() would cost
     // more than reading the GPU.
     const sample = call(() => this.b.sample(index, this.#nvlinkTable)) as GpuSample
     if (sample.$typeName !== GpuSampleSchema.typeName) throw new Error(`addon sample is ${String(sample.$typeName)}`)
     sample.timeMs = timeMs
-    sample.nvlinks = nvlinksFromTable(this.#nvlinkTable)
+    sample.nvlinks = nvlinksFromTable(this.#nvlinkTable, this.b.nvlinkRow)
     return sample
   }
 
@@ -275,5 +279,5 @@ class AddonNvml implements Nvml {
 /** Raw binding, for the raw-shape tests and the benchmark only. */
 export function rawBindingForTests (): { info(index: number): object, sample(index: number): object } {
   const b = loadBinding()
-  return { info: (i) => b.info(i), sample: (i) => b.sample(i, new Float64Array(NVLINK_TABLE_SIZE)) }
+  return { info: (i) => b.info(i), sample: (i) => b.sample(i, new Float64Array(b.nvlinkTableSize)) }
 }

@@ -5,6 +5,7 @@ import { DEFAULT_NVML_LIBRARY, NvmlLoadError, openNvml } from '../../native/nvml
 import { GpuSource } from '../gpu/source.js'
 import { gpuNotes } from '../gpu/notes.js'
 import { renderTable, type Column } from './table.js'
+import { systemTimers, systemWallClock } from '../lib/time.js'
 
 export interface GpusOptions {
   libraryPath: string
@@ -68,7 +69,7 @@ export async function gpusCommand (options: GpusOptions, io: Output): Promise<nu
     return 1
   }
   try {
-    const source = new GpuSource({ nvml, clock: { wallMs: () => Date.now() }, timers: globalThis })
+    const source = new GpuSource({ nvml, clock: systemWallClock, timers: systemTimers })
     const inventory = source.readInventory()
     const samples = source.sampleOnce()
     const rows = samples.map((sample) => {

@@ -14,6 +14,7 @@ import { XidDeduper, type XidDeduperStats } from './dedup.js'
 import { pciKey } from './pci.js'
 import { XID_GPU_LOST } from './kmsg/nvidia.js'
 import { TypedEmitter } from '../lib/emitter.js'
+import type { Timers, WallClock } from '../lib/time.js'
 
 const NVML_GPU_IS_LOST = 15
 
@@ -32,14 +33,9 @@ export const DEFAULT_GPU_SOURCE_CONFIG: GpuSourceConfig = {
   dedupWindowMs: 10_000,
 }
 
-export interface Clock { wallMs(): number }
-export interface Timers {
-  setInterval(fn: () => void, ms: number): unknown
-  clearInterval(handle: unknown): void
-}
 export interface GpuSourceComponents {
   nvml: Nvml
-  clock: Clock
+  clock: WallClock
   timers: Timers
 }
 
@@ -53,7 +49,7 @@ export interface GpuSourceEvents {
 
 export class GpuSource extends TypedEmitter<GpuSourceEvents> {
   readonly #nvml: Nvml
-  readonly #clock: Clock
+  readonly #clock: WallClock
   readonly #timers: Timers
   readonly #config: GpuSourceConfig
   readonly #dedup: XidDeduper

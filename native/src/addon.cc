@@ -38,6 +38,9 @@ class NvmlAddon : public Napi::Addon<NvmlAddon> {
     NAPI_THROW_IF_FAILED_VOID(env, napi_create_function(env, "temperature", NAPI_AUTO_LENGTH,
                                                         &NvmlAddon::Temperature, this, &fn));
     exports.Set("temperature", Napi::Value(env, fn));
+    // The NVLink table's layout, so the TypeScript face does not restate it.
+    exports.Set("nvlinkTableSize", Napi::Number::New(env, static_cast<double>(kNvLinkTableSize)));
+    exports.Set("nvlinkRow", Napi::Number::New(env, kNvLinkRow));
   }
 
  private:
@@ -70,20 +73,23 @@ class NvmlAddon : public Napi::Addon<NvmlAddon> {
     return false;
   }
 
-  // Index argument checked against the handles of the last refresh().
-  bool DeviceIndex(const Napi::CallbackInfo& info, uint32_t* index) {
-    if (!Ready(info.Env())) return false;
-    if (info.Length() < 1 || !info[0].IsNumber()) {
-      Fail(info.Env(), "ERR_INVALID_ARG", "device index must be a number");
+  // Index argument (nullptr when absent) checked against the handles of the last refresh().
+  bool DeviceIndex(Napi::Env env, napi_value arg, uint32_t* index) {
+    if (!Ready(env)) return false;
+    if (arg == nullptr || napi_get_value_uint32(env, arg, index) != napi_ok) {
+      Fail(env, "ERR_INVALID_ARG", "device index must be a number");
       return false;
     }
-    *index = info[0].As<Napi::Number>().Uint32Value();
     if (*index >= handles_.size()) {
-      Fail(info.Env(), "ERR_INVALID_ARG", "device index " + std::to_string(*index) + " out of range (" +
-                                              std::to_string(handles_.size()) + " GPUs)");
+      Fail(env, "ERR_INVALID_ARG", "device index " + std::to_string(*index) + " out of range (" +
+                                       std::to_string(handles_.size()) + " GPUs)");
       return false;
     }
     return true;
+  }
+
+  bool DeviceIndex(const Napi::CallbackInfo& info, uint32_t* index) {
+    return DeviceIndex(info.Env(), info.Length() < 1 ? nullptr : static_cast<napi_value>(info[0]), index);
   }
 
   Napi::Value Load(const Napi::CallbackInfo& info) {
@@ -224,38 +230,16 @@ class NvmlAddon : public Napi::Addon<NvmlAddon> {
     auto* self = static_cast<NvmlAddon*>(data);
     Napi::Env e(env);
     uint32_t index = 0;
-    if (argc < 1 || napi_get_value_uint32(env, arg, &index) != napi_ok) {
-      self->Fail(e, "ERR_INVALID_ARG", "device index must be a number");
-      return nullptr;
-    }
-    if (!self->Ready(e)) return nullptr;
-    if (index >= self->handles_.size()) {
-      self->Fail(e, "ERR_INVALID_ARG", "device index " + std::to_string(index) + " out of range (" +
-                                           std::to_string(self->handles_.size()) + " GPUs)");
-      return nullptr;
-    }
-    const Library& lib = self->lib_;
-    nvmlDevice_t device = self->handles_[index];
+    if (!self->DeviceIndex(e, argc < 1 ? nullptr : arg, &index)) return nullptr;
     if (self->handleRc_[index] != NVML_SUCCESS) {
       self->FailNvml(e, "nvmlDeviceGetHandleByIndex_v2", self->handleRc_[index]);
       return nullptr;
     }
     int celsius = 0;
-    nvmlReturn_t rc;
-    if (lib.nvmlDeviceGetTemperatureV != nullptr) {
-      nvmlTemperature_t t{};
-      t.version = nvmlTemperature_v1;
-      t.sensorType = NVML_TEMPERATURE_GPU;
-      rc = lib.nvmlDeviceGetTemperatureV(device, &t);
-      celsius = t.temperature;
-    } else {
-      unsigned int c = 0;
-      rc = NVML_CALL(lib, nvmlDeviceGetTemperature, device, NVML_TEMPERATURE_GPU, &c);
-      celsius = static_cast<int>(c);
-    }
+    const char* call = nullptr;
+    nvmlReturn_t rc = GpuTemperature(self->lib_, self->handles_[index], &celsius, &call);
     if (rc != NVML_SUCCESS) {
-      self->FailNvml(e, lib.nvmlDeviceGetTemperatureV != nullptr ? "nvmlDeviceGetTemperatureV"
-                                                                 : "nvmlDeviceGetTemperature", rc);
+      self->FailNvml(e, call, rc);
       return nullptr;
     }
     napi_value out = nullptr;

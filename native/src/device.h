@@ -9,6 +9,10 @@ namespace shoal {
 // GpuInfo without the system-wide versions (the TypeScript face adds those from system()).
 Napi::Object ReadInfo(Reader& r, uint32_t index);
 
+// GPU temperature: TemperatureV, which replaces the call deprecated in NVML 13, else the older call
+// when the driver lacks it. `call` names the call whose code is returned.
+nvmlReturn_t GpuTemperature(const Library& lib, nvmlDevice_t device, int* celsius, const char** call);
+
 // NVLink table written by ReadSample: [links, then per link: link, state, replay, recovery,
 // crc_flit, crc_data, ecc_data], NaN for a counter not read.
 constexpr int kNvLinkCounters = 5;

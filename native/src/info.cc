@@ -41,34 +41,24 @@ static void ReadPci(Reader& r, Napi::Object& o) {
 static void ReadLimits(Reader& r, Napi::Object& o) {
   const Library& lib = r.lib();
   Napi::Env env = r.env();
-  static const struct { int type; const char* key; const char* signal; } kThresholds[] = {
+  static const KeyedSignal kThresholds[] = {
       {NVML_TEMPERATURE_THRESHOLD_SHUTDOWN, "shutdownC", "threshold.shutdown"},
       {NVML_TEMPERATURE_THRESHOLD_SLOWDOWN, "slowdownC", "threshold.slowdown"},
       {NVML_TEMPERATURE_THRESHOLD_MEM_MAX, "memoryMaxC", "threshold.memory_max"},
       {NVML_TEMPERATURE_THRESHOLD_GPU_MAX, "gpuMaxC", "threshold.gpu_max"},
   };
   Napi::Object thresholds = Napi::Object::New(env);
-  for (const auto& t : kThresholds) {
-    unsigned int c = 0;
-    if (r.Ok(t.signal, NVML_CALL(lib, nvmlDeviceGetTemperatureThreshold, r.device(), t.type, &c))) {
-      thresholds.Set(t.key, Num(env, c));
-    }
-  }
+  ReadKeyed(r, thresholds, lib.nvmlDeviceGetTemperatureThreshold, kThresholds);
   o.Set("thresholds", thresholds);
 
-  static const struct { int type; const char* key; const char* signal; } kClocks[] = {
+  static const KeyedSignal kClocks[] = {
       {NVML_CLOCK_GRAPHICS, "graphicsMhz", "max_clock.graphics"},
       {NVML_CLOCK_SM, "smMhz", "max_clock.sm"},
       {NVML_CLOCK_MEM, "memoryMhz", "max_clock.memory"},
       {NVML_CLOCK_VIDEO, "videoMhz", "max_clock.video"},
   };
   Napi::Object clocks = Napi::Object::New(env);
-  for (const auto& c : kClocks) {
-    unsigned int mhz = 0;
-    if (r.Ok(c.signal, NVML_CALL(lib, nvmlDeviceGetMaxClockInfo, r.device(), c.type, &mhz))) {
-      clocks.Set(c.key, Num(env, mhz));
-    }
-  }
+  ReadKeyed(r, clocks, lib.nvmlDeviceGetMaxClockInfo, kClocks);
   o.Set("maxClocks", clocks);
 
   unsigned int v = 0;

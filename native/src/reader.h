@@ -47,6 +47,24 @@ class Reader {
   bool resetRequired_ = false;
 };
 
+// One row of a table of calls that differ only in a kind argument (threshold type, clock type).
+struct KeyedSignal {
+  int kind;
+  const char* key;     // field of the target message
+  const char* signal;  // name in `unread` when the call fails
+};
+using KeyedCall = nvmlReturn_t (*)(nvmlDevice_t, int, unsigned int*);
+
+// One call per row into target[key]; a driver lacking the call answers FUNCTION_NOT_FOUND per row.
+template <size_t N>
+void ReadKeyed(Reader& r, Napi::Object target, KeyedCall call, const KeyedSignal (&rows)[N]) {
+  for (const KeyedSignal& row : rows) {
+    unsigned int value = 0;
+    nvmlReturn_t rc = call != nullptr ? call(r.device(), row.kind, &value) : NVML_ERROR_FUNCTION_NOT_FOUND;
+    if (r.Ok(row.signal, rc)) r.Put(target, row.key, value);
+  }
+}
+
 // Bounded strings: NVML writes at most `size` bytes; we never trust it to terminate them.
 std::string FromBuffer(const char* buffer, size_t size);
 

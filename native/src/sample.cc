@@ -10,21 +10,10 @@ namespace {
 
 void ReadThermal(Reader& r, Napi::Object& o) {
   const Library& lib = r.lib();
-  // TemperatureV replaces the call deprecated in NVML 13; older drivers only have the latter.
-  nvmlTemperature_t t{};
-  t.version = nvmlTemperature_v1;
-  t.sensorType = NVML_TEMPERATURE_GPU;
-  nvmlReturn_t rc = NVML_CALL(lib, nvmlDeviceGetTemperatureV, r.device(), &t);
-  if (rc == NVML_SUCCESS) {
-    r.Put(o, "temperatureGpuC", t.temperature);
-  } else if (rc == NVML_ERROR_FUNCTION_NOT_FOUND) {
-    unsigned int c = 0;
-    if (r.Ok("temperature.gpu",
-             NVML_CALL(lib, nvmlDeviceGetTemperature, r.device(), NVML_TEMPERATURE_GPU, &c))) {
-      r.Put(o, "temperatureGpuC", c);
-    }
-  } else {
-    r.Unread("temperature.gpu", rc);
+  int celsius = 0;
+  const char* call = nullptr;
+  if (r.Ok("temperature.gpu", GpuTemperature(lib, r.device(), &celsius, &call))) {
+    r.Put(o, "temperatureGpuC", celsius);
   }
   nvmlMarginTemperature_t m{};
   m.version = nvmlMarginTemperature_v1;
@@ -76,19 +65,14 @@ void ReadActivity(Reader& r, Napi::Object& o) {
     r.Put(o, "utilizationGpuPct", u.gpu);
     r.Put(o, "utilizationMemoryPct", u.memory);
   }
-  static const struct { int type; const char* key; const char* signal; } kClocks[] = {
+  static const KeyedSignal kClocks[] = {
       {NVML_CLOCK_GRAPHICS, "graphicsMhz", "clock.graphics"},
       {NVML_CLOCK_SM, "smMhz", "clock.sm"},
       {NVML_CLOCK_MEM, "memoryMhz", "clock.memory"},
       {NVML_CLOCK_VIDEO, "videoMhz", "clock.video"},
   };
   Napi::Object clocks = r.Message("shoal.v1.Clocks");
-  for (const auto& c : kClocks) {
-    unsigned int mhz = 0;
-    if (r.Ok(c.signal, NVML_CALL(lib, nvmlDeviceGetClockInfo, r.device(), c.type, &mhz))) {
-      r.Put(clocks, c.key, mhz);
-    }
-  }
+  ReadKeyed(r, clocks, lib.nvmlDeviceGetClockInfo, kClocks);
   r.Put(o, "clocks", clocks);
   nvmlPstates_t p = NVML_PSTATE_UNKNOWN;
   if (r.Ok("performance_state", NVML_CALL(lib, nvmlDeviceGetPerformanceState, r.device(), &p))) {
@@ -336,6 +320,21 @@ void ReadFabricAndRepair(Reader& r, Napi::Object& o) {
 }
 
 }  // namespace
+
+nvmlReturn_t GpuTemperature(const Library& lib, nvmlDevice_t device, int* celsius, const char** call) {
+  nvmlTemperature_t t{};
+  t.version = nvmlTemperature_v1;
+  t.sensorType = NVML_TEMPERATURE_GPU;
+  *call = "nvmlDeviceGetTemperatureV";
+  nvmlReturn_t rc = NVML_CALL(lib, nvmlDeviceGetTemperatureV, device, &t);
+  *celsius = t.temperature;
+  if (rc != NVML_ERROR_FUNCTION_NOT_FOUND) return rc;
+  unsigned int c = 0;
+  *call = "nvmlDeviceGetTemperature";
+  rc = NVML_CALL(lib, nvmlDeviceGetTemperature, device, NVML_TEMPERATURE_GPU, &c);
+  *celsius = static_cast<int>(c);
+  return rc;
+}
 
 Napi::Object ReadSample(Reader& r, uint32_t index, double* nvlinks) {
   Napi::Env env = r.env();

@@ -12,16 +12,11 @@ import { classifyNvidiaLine } from './nvidia.js'
 import { parseKmsgRecord, KMSG_RECORD_MAX_CHARS } from './record.js'
 import { RecordSplitter, type SplitItem } from './splitter.js'
 import { systemKmsgFs } from './system.js'
+import type { Timers, WallClock } from '../../lib/time.js'
 
-export interface KmsgClock {
-  wallMs(): number
+export interface KmsgClock extends WallClock {
   /** CLOCK_MONOTONIC in µs: the clock of the records' timestamps. */
   monotonicUs(): number
-}
-
-export interface PollTimer {
-  setInterval(callback: () => void, ms: number): unknown
-  clearInterval(handle: unknown): void
 }
 
 /** The four calls the reader makes; errors are thrown as Node does, with `code` set. */
@@ -82,7 +77,7 @@ export interface KmsgReaderStats {
 
 export interface KmsgReaderComponents {
   readonly clock: KmsgClock
-  readonly timer: PollTimer
+  readonly timer: Timers
   readonly fs?: KmsgFs
 }
 
@@ -96,7 +91,7 @@ export class KmsgReader extends TypedEmitter<KmsgReaderEvents> {
   readonly #maxReadsPerPoll: number
   readonly #mode: 'auto' | 'record' | 'stream'
   readonly #clock: KmsgClock
-  readonly #timer: PollTimer
+  readonly #timer: Timers
   readonly #fs: KmsgFs
   readonly #buffer = Buffer.alloc(READ_BUFFER_BYTES)
   #splitter = new RecordSplitter()

@@ -8,7 +8,8 @@ import * as os from 'node:os'
 import * as path from 'node:path'
 import { GpuEventKind, type GpuEvent } from '../../../proto/gen/shoal_pb.js'
 import { RecordSplitter, type SplitItem } from '../../../agent/gpu/kmsg/splitter.js'
-import { KmsgReader, kmsgReader, type KmsgFs, type KmsgReaderEvents, type KmsgReaderOptions, type PollTimer } from '../../../agent/gpu/kmsg/reader.js'
+import type { Timers } from '../../../agent/lib/time.js'
+import { KmsgReader, kmsgReader, type KmsgFs, type KmsgReaderEvents, type KmsgReaderOptions } from '../../../agent/gpu/kmsg/reader.js'
 import { systemKmsgFs } from '../../../agent/gpu/kmsg/system.js'
 import { pciKey } from '../../../agent/gpu/pci.js'
 import { KMSG_FIXTURES } from './fixtures/kmsg-lines.js'
@@ -17,8 +18,8 @@ import { FakeClock, kmsgRecord, type TapTest } from './fixtures/support.js'
 const XID79 = 'NVRM: Xid (PCI:0000:18:00): 79, GPU has fallen off the bus.'
 const xidLine = (bus: number, xid = 13): string => `NVRM: Xid (PCI:0000:${bus.toString(16).padStart(2, '0')}:00): ${xid}, test`
 
-const manualTimer = (): PollTimer & { callback?: () => void; cleared: number; ms?: number } => {
-  const timer: PollTimer & { callback?: () => void; cleared: number; ms?: number } = {
+const manualTimer = (): Timers & { callback?: () => void; cleared: number; ms?: number } => {
+  const timer: Timers & { callback?: () => void; cleared: number; ms?: number } = {
     cleared: 0,
     setInterval (callback, ms) { timer.callback = callback; timer.ms = ms; return 'handle' },
     clearInterval (handle) { if (handle === 'handle') timer.cleared++ },

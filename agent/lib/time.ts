@@ -1,0 +1,18 @@
+// Time for drivers: always passed in, never read ambiently, so tests and the simulator drive it.
+// The system implementations are for composition roots only.
+export interface WallClock {
+  /** Wall clock, ms since the epoch. */
+  wallMs(): number
+}
+
+export interface Timers {
+  setInterval(fn: () => void, ms: number): unknown
+  clearInterval(handle: unknown): void
+}
+
+export const systemWallClock: WallClock = { wallMs: () => Date.now() }
+
+export const systemTimers: Timers = {
+  setInterval: (fn, ms) => setInterval(fn, ms),
+  clearInterval: (handle) => { clearInterval(handle as ReturnType<typeof setInterval>) },
+}
