@@ -18,7 +18,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file shoal.proto.
  */
 export const file_shoal: GenFile = /*@__PURE__*/
-  fileDesc("CgtzaG9hbC5wcm90bxIIc2hvYWwudjEiSwoKUGNpQWRkcmVzcxIOCgZkb21haW4YASABKA0SCwoDYnVzGAIgASgNEg4KBmRldmljZRgDIAEoDRIQCghmdW5jdGlvbhgEIAEoDSIzCgxTaWduYWxTdGF0dXMSDgoGc2lnbmFsGAEgASgJEhMKC252bWxfcmV0dXJuGAIgASgFIqIBCgZDbG9ja3MSGQoMZ3JhcGhpY3NfbWh6GAEgASgNSACIAQESEwoGc21fbWh6GAIgASgNSAGIAQESFwoKbWVtb3J5X21oehgDIAEoDUgCiAEBEhYKCXZpZGVvX21oehgEIAEoDUgDiAEBQg8KDV9ncmFwaGljc19taHpCCQoHX3NtX21oekINCgtfbWVtb3J5X21oekIMCgpfdmlkZW9fbWh6IrkBChVUZW1wZXJhdHVyZVRocmVzaG9sZHMSFwoKc2h1dGRvd25fYxgBIAEoDUgAiAEBEhcKCnNsb3dkb3duX2MYAiABKA1IAYgBARIZCgxtZW1vcnlfbWF4X2MYAyABKA1IAogBARIWCglncHVfbWF4X2MYBCABKA1IA4gBAUINCgtfc2h1dGRvd25fY0INCgtfc2xvd2Rvd25fY0IPCg1fbWVtb3J5X21heF9jQgwKCl9ncHVfbWF4X2Mi0AcKB0dwdUluZm8SDQoFaW5kZXgYASABKA0SDAoEdXVpZBgCIAEoCRIMCgRuYW1lGAMgASgJEhIKCnBjaV9idXNfaWQYBCABKAkSIQoDcGNpGAUgASgLMhQuc2hvYWwudjEuUGNpQWRkcmVzcxIVCg1wY2lfZGV2aWNlX2lkGAYgASgNEg4KBnNlcmlhbBgHIAEoCRIVCg12Ymlvc192ZXJzaW9uGAggASgJEh8KEm1lbW9yeV90b3RhbF9ieXRlcxgJIAEoAUgAiAEBEhYKDmRyaXZlcl92ZXJzaW9uGAogASgJEhsKE2N1ZGFfZHJpdmVyX3ZlcnNpb24YCyABKAkSFAoMbnZtbF92ZXJzaW9uGAwgASgJEjMKCnRocmVzaG9sZHMYDSABKAsyHy5zaG9hbC52MS5UZW1wZXJhdHVyZVRocmVzaG9sZHMSJAoKbWF4X2Nsb2NrcxgOIAEoCzIQLnNob2FsLnYxLkNsb2NrcxIeChFwY2llX21heF9saW5rX2dlbhgPIAEoDUgBiAEBEiAKE3BjaWVfbWF4X2xpbmtfd2lkdGgYECABKA1IAogBARImChlwb3dlcl9tYW5hZ2VtZW50X2xpbWl0X213GBEgASgNSAOIAQESHQoQcGVyc2lzdGVuY2VfbW9kZRgSIAEoCEgEiAEBEhgKC2VjY19lbmFibGVkGBMgASgISAWIAQESGAoLZWNjX3BlbmRpbmcYFCABKAhIBogBARIVCghtaWdfbW9kZRgVIAEoDUgHiAEBEhoKDWluZm9yb21fdmFsaWQYFiABKAhICIgBARIUCgxudmxpbmtfY291bnQYFyABKA0SHQoVc3VwcG9ydGVkX2V2ZW50X3R5cGVzGBggASgBEioKHXN1cHBvcnRlZF9jbG9ja19ldmVudF9yZWFzb25zGBkgASgBSAmIAQESJgoGdW5yZWFkGBogAygLMhYuc2hvYWwudjEuU2lnbmFsU3RhdHVzEgwKBGxvc3QYGyABKAhCFQoTX21lbW9yeV90b3RhbF9ieXRlc0IUChJfcGNpZV9tYXhfbGlua19nZW5CFgoUX3BjaWVfbWF4X2xpbmtfd2lkdGhCHAoaX3Bvd2VyX21hbmFnZW1lbnRfbGltaXRfbXdCEwoRX3BlcnNpc3RlbmNlX21vZGVCDgoMX2VjY19lbmFibGVkQg4KDF9lY2NfcGVuZGluZ0ILCglfbWlnX21vZGVCEAoOX2luZm9yb21fdmFsaWRCIAoeX3N1cHBvcnRlZF9jbG9ja19ldmVudF9yZWFzb25zIpsFCglFY2NDb3VudHMSHwoSdm9sYXRpbGVfY29ycmVjdGVkGAEgASgBSACIAQESIQoUdm9sYXRpbGVfdW5jb3JyZWN0ZWQYAiABKAFIAYgBARIgChNhZ2dyZWdhdGVfY29ycmVjdGVkGAMgASgBSAKIAQESIgoVYWdncmVnYXRlX3VuY29ycmVjdGVkGAQgASgBSAOIAQESJgoZZHJhbV92b2xhdGlsZV91bmNvcnJlY3RlZBgFIAEoAUgEiAEBEicKGmRyYW1fYWdncmVnYXRlX3VuY29ycmVjdGVkGAYgASgBSAWIAQESJgoZc3JhbV92b2xhdGlsZV91bmNvcnJlY3RlZBgHIAEoAUgGiAEBEicKGnNyYW1fYWdncmVnYXRlX3VuY29ycmVjdGVkGAggASgBSAeIAQESJQoYc3JhbV9hZ2dyZWdhdGVfY29ycmVjdGVkGAkgASgBSAiIAQESJQoYZHJhbV9hZ2dyZWdhdGVfY29ycmVjdGVkGAogASgBSAmIAQFCFQoTX3ZvbGF0aWxlX2NvcnJlY3RlZEIXChVfdm9sYXRpbGVfdW5jb3JyZWN0ZWRCFgoUX2FnZ3JlZ2F0ZV9jb3JyZWN0ZWRCGAoWX2FnZ3JlZ2F0ZV91bmNvcnJlY3RlZEIcChpfZHJhbV92b2xhdGlsZV91bmNvcnJlY3RlZEIdChtfZHJhbV9hZ2dyZWdhdGVfdW5jb3JyZWN0ZWRCHAoaX3NyYW1fdm9sYXRpbGVfdW5jb3JyZWN0ZWRCHQobX3NyYW1fYWdncmVnYXRlX3VuY29ycmVjdGVkQhsKGV9zcmFtX2FnZ3JlZ2F0ZV9jb3JyZWN0ZWRCGwoZX2RyYW1fYWdncmVnYXRlX2NvcnJlY3RlZCLsAgoMUmVtYXBwZWRSb3dzEhYKCWNvcnJlY3RlZBgBIAEoDUgAiAEBEhgKC3VuY29ycmVjdGVkGAIgASgNSAGIAQESFAoHcGVuZGluZxgDIAEoCEgCiAEBEhQKB2ZhaWx1cmUYBCABKAhIA4gBARIWCgliYW5rc19tYXgYBSABKA1IBIgBARIXCgpiYW5rc19oaWdoGAYgASgNSAWIAQESGgoNYmFua3NfcGFydGlhbBgHIAEoDUgGiAEBEhYKCWJhbmtzX2xvdxgIIAEoDUgHiAEBEhcKCmJhbmtzX25vbmUYCSABKA1ICIgBAUIMCgpfY29ycmVjdGVkQg4KDF91bmNvcnJlY3RlZEIKCghfcGVuZGluZ0IKCghfZmFpbHVyZUIMCgpfYmFua3NfbWF4Qg0KC19iYW5rc19oaWdoQhAKDl9iYW5rc19wYXJ0aWFsQgwKCl9iYW5rc19sb3dCDQoLX2JhbmtzX25vbmUigAEKDFJldGlyZWRQYWdlcxIXCgpzaW5nbGVfYml0GAEgASgNSACIAQESFwoKZG91YmxlX2JpdBgCIAEoDUgBiAEBEhQKB3BlbmRpbmcYAyABKAhIAogBAUINCgtfc2luZ2xlX2JpdEINCgtfZG91YmxlX2JpdEIKCghfcGVuZGluZyLfBQoJUGNpZVN0YXRlEhsKDnJlcGxheV9jb3VudGVyGAEgASgNSACIAQESHAoPcmVwbGF5X3JvbGxvdmVyGAIgASgNSAGIAQESFQoIbGlua19nZW4YAyABKA1IAogBARIXCgpsaW5rX3dpZHRoGAQgASgNSAOIAQESGQoMbWF4X2xpbmtfZ2VuGAUgASgNSASIAQESGwoObWF4X2xpbmtfd2lkdGgYBiABKA1IBYgBARIfChJjb3JyZWN0YWJsZV9lcnJvcnMYByABKAFIBogBARIaCg1uYWtzX3JlY2VpdmVkGAggASgBSAeIAQESHAoPcmVjZWl2ZXJfZXJyb3JzGAkgASgBSAiIAQESFAoHYmFkX3RscBgKIAEoAUgJiAEBEhYKCW5ha3Nfc2VudBgLIAEoAUgKiAEBEhUKCGJhZF9kbGxwGAwgASgBSAuIAQESHQoQbm9uX2ZhdGFsX2Vycm9ycxgNIAEoAUgMiAEBEhkKDGZhdGFsX2Vycm9ycxgOIAEoAUgNiAEBEiEKFHVuc3VwcG9ydGVkX3JlcXVlc3RzGA8gASgBSA6IAQESGAoLbGNyY19lcnJvcnMYECABKAFID4gBAUIRCg9fcmVwbGF5X2NvdW50ZXJCEgoQX3JlcGxheV9yb2xsb3ZlckILCglfbGlua19nZW5CDQoLX2xpbmtfd2lkdGhCDwoNX21heF9saW5rX2dlbkIRCg9fbWF4X2xpbmtfd2lkdGhCFQoTX2NvcnJlY3RhYmxlX2Vycm9yc0IQCg5fbmFrc19yZWNlaXZlZEISChBfcmVjZWl2ZXJfZXJyb3JzQgoKCF9iYWRfdGxwQgwKCl9uYWtzX3NlbnRCCwoJX2JhZF9kbGxwQhMKEV9ub25fZmF0YWxfZXJyb3JzQg8KDV9mYXRhbF9lcnJvcnNCFwoVX3Vuc3VwcG9ydGVkX3JlcXVlc3RzQg4KDF9sY3JjX2Vycm9ycyLsAQoGTnZMaW5rEgwKBGxpbmsYASABKA0SJAoFc3RhdGUYAiABKA4yFS5zaG9hbC52MS5OdkxpbmtTdGF0ZRITCgZyZXBsYXkYAyABKAFIAIgBARIVCghyZWNvdmVyeRgEIAEoAUgBiAEBEhUKCGNyY19mbGl0GAUgASgBSAKIAQESFQoIY3JjX2RhdGEYBiABKAFIA4gBARIVCghlY2NfZGF0YRgHIAEoAUgEiAEBQgkKB19yZXBsYXlCCwoJX3JlY292ZXJ5QgsKCV9jcmNfZmxpdEILCglfY3JjX2RhdGFCCwoJX2VjY19kYXRhIowDCgxOdkxpbmtUb3RhbHMSFQoIY3JjX2ZsaXQYASABKAFIAIgBARIVCghjcmNfZGF0YRgCIAEoAUgBiAEBEhMKBnJlcGxheRgDIAEoAUgCiAEBEhUKCHJlY292ZXJ5GAQgASgBSAOIAQESFQoIZWNjX2RhdGEYBSABKAFIBIgBARIgChNyZWNvdmVyeV9zdWNjZXNzZnVsGAYgASgBSAWIAQESHAoPcmVjb3ZlcnlfZmFpbGVkGAcgASgBSAaIAQESHQoQZWZmZWN0aXZlX2Vycm9ycxgIIAEoAUgHiAEBEhoKDXN5bWJvbF9lcnJvcnMYCSABKAFICIgBAUILCglfY3JjX2ZsaXRCCwoJX2NyY19kYXRhQgkKB19yZXBsYXlCCwoJX3JlY292ZXJ5QgsKCV9lY2NfZGF0YUIWChRfcmVjb3Zlcnlfc3VjY2Vzc2Z1bEISChBfcmVjb3ZlcnlfZmFpbGVkQhMKEV9lZmZlY3RpdmVfZXJyb3JzQhAKDl9zeW1ib2xfZXJyb3JzIq4DCgpWaW9sYXRpb25zEhUKCHBvd2VyX25zGAEgASgBSACIAQESFwoKdGhlcm1hbF9ucxgCIAEoAUgBiAEBEhoKDXN5bmNfYm9vc3RfbnMYAyABKAFIAogBARIbCg5ib2FyZF9saW1pdF9ucxgEIAEoAUgDiAEBEhsKDnJlbGlhYmlsaXR5X25zGAUgASgBSASIAQESIwoWc3dfdGhlcm1hbF9zbG93ZG93bl9ucxgGIAEoAUgFiAEBEiMKFmh3X3RoZXJtYWxfc2xvd2Rvd25fbnMYByABKAFIBogBARInChpod19wb3dlcl9icmFrZV9zbG93ZG93bl9ucxgIIAEoAUgHiAEBQgsKCV9wb3dlcl9uc0INCgtfdGhlcm1hbF9uc0IQCg5fc3luY19ib29zdF9uc0IRCg9fYm9hcmRfbGltaXRfbnNCEQoPX3JlbGlhYmlsaXR5X25zQhkKF19zd190aGVybWFsX3Nsb3dkb3duX25zQhkKF19od190aGVybWFsX3Nsb3dkb3duX25zQh0KG19od19wb3dlcl9icmFrZV9zbG93ZG93bl9ucyJPCgZGYWJyaWMSDQoFc3RhdGUYASABKA0SDgoGc3RhdHVzGAIgASgFEhMKC2hlYWx0aF9tYXNrGAMgASgNEhEKCWNsaXF1ZV9pZBgEIAEoDSK+CgoJR3B1U2FtcGxlEg0KBWluZGV4GAEgASgNEgwKBHV1aWQYAiABKAkSDwoHdGltZV9tcxgDIAEoARIMCgRsb3N0GAQgASgIEhYKDnJlc2V0X3JlcXVpcmVkGAUgASgIEh4KEXRlbXBlcmF0dXJlX2dwdV9jGAYgASgFSACIAQESIQoUdGVtcGVyYXR1cmVfbWVtb3J5X2MYByABKAVIAYgBARIhChR0ZW1wZXJhdHVyZV9tYXJnaW5fYxgIIAEoBUgCiAEBEhUKCHBvd2VyX213GAkgASgNSAOIAQESGwoOcG93ZXJfbGltaXRfbXcYCiABKA1IBIgBARIWCgllbmVyZ3lfbWoYCyABKAFIBYgBARIgChN1dGlsaXphdGlvbl9ncHVfcGN0GAwgASgNSAaIAQESIwoWdXRpbGl6YXRpb25fbWVtb3J5X3BjdBgNIAEoDUgHiAEBEh4KEW1lbW9yeV91c2VkX2J5dGVzGA4gASgBSAiIAQESHwoSbWVtb3J5X3RvdGFsX2J5dGVzGA8gASgBSAmIAQESIAoGY2xvY2tzGBAgASgLMhAuc2hvYWwudjEuQ2xvY2tzEh4KEXBlcmZvcm1hbmNlX3N0YXRlGBEgASgNSAqIAQESIAoTY2xvY2tfZXZlbnRfcmVhc29ucxgSIAEoAUgLiAEBEiAKA2VjYxgTIAEoCzITLnNob2FsLnYxLkVjY0NvdW50cxItCg1yZW1hcHBlZF9yb3dzGBQgASgLMhYuc2hvYWwudjEuUmVtYXBwZWRSb3dzEi0KDXJldGlyZWRfcGFnZXMYFSABKAsyFi5zaG9hbC52MS5SZXRpcmVkUGFnZXMSIQoEcGNpZRgWIAEoCzITLnNob2FsLnYxLlBjaWVTdGF0ZRIhCgdudmxpbmtzGBcgAygLMhAuc2hvYWwudjEuTnZMaW5rEi0KDW52bGlua190b3RhbHMYGCABKAsyFi5zaG9hbC52MS5OdkxpbmtUb3RhbHMSNgoPcmVjb3ZlcnlfYWN0aW9uGBkgASgOMhguc2hvYWwudjEuUmVjb3ZlcnlBY3Rpb25IDIgBARIoCgp2aW9sYXRpb25zGBogASgLMhQuc2hvYWwudjEuVmlvbGF0aW9ucxIlCgZmYWJyaWMYGyABKAsyEC5zaG9hbC52MS5GYWJyaWNIDYgBARIjChZjaGFubmVsX3JlcGFpcl9wZW5kaW5nGBwgASgISA6IAQESHwoSdHBjX3JlcGFpcl9wZW5kaW5nGB0gASgISA+IAQESJgoGdW5yZWFkGB4gAygLMhYuc2hvYWwudjEuU2lnbmFsU3RhdHVzQhQKEl90ZW1wZXJhdHVyZV9ncHVfY0IXChVfdGVtcGVyYXR1cmVfbWVtb3J5X2NCFwoVX3RlbXBlcmF0dXJlX21hcmdpbl9jQgsKCV9wb3dlcl9td0IRCg9fcG93ZXJfbGltaXRfbXdCDAoKX2VuZXJneV9takIWChRfdXRpbGl6YXRpb25fZ3B1X3BjdEIZChdfdXRpbGl6YXRpb25fbWVtb3J5X3BjdEIUChJfbWVtb3J5X3VzZWRfYnl0ZXNCFQoTX21lbW9yeV90b3RhbF9ieXRlc0IUChJfcGVyZm9ybWFuY2Vfc3RhdGVCFgoUX2Nsb2NrX2V2ZW50X3JlYXNvbnNCEgoQX3JlY292ZXJ5X2FjdGlvbkIJCgdfZmFicmljQhkKF19jaGFubmVsX3JlcGFpcl9wZW5kaW5nQhUKE190cGNfcmVwYWlyX3BlbmRpbmcingQKCEdwdUV2ZW50Eg8KB3RpbWVfbXMYASABKAESDAoEdXVpZBgCIAEoCRIWCglncHVfaW5kZXgYAyABKA1IAIgBARImCgNwY2kYBCABKAsyFC5zaG9hbC52MS5QY2lBZGRyZXNzSAGIAQESJAoEa2luZBgFIAEoDjIWLnNob2FsLnYxLkdwdUV2ZW50S2luZBILCgN4aWQYBiABKA0SDgoGZGV0YWlsGAcgASgJEigKBnNvdXJjZRgIIAEoDjIYLnNob2FsLnYxLkdwdUV2ZW50U291cmNlEhAKCHJhd19saW5lGAkgASgJEhAKCGttc2dfc2VxGAogASgBEhwKD2dwdV9pbnN0YW5jZV9pZBgLIAEoDUgCiAEBEiAKE2NvbXB1dGVfaW5zdGFuY2VfaWQYDCABKA1IA4gBARIXCg9udm1sX2V2ZW50X3R5cGUYDSABKAESFQoIbnZzd2l0Y2gYDiABKA1IBIgBARIRCgRsaW5rGA8gASgFSAWIAQESEgoFZmF0YWwYECABKAhIBogBARIUCgxjb250aW51YXRpb24YESABKAgSEwoLbnZtbF9yZXR1cm4YEiABKAVCDAoKX2dwdV9pbmRleEIGCgRfcGNpQhIKEF9ncHVfaW5zdGFuY2VfaWRCFgoUX2NvbXB1dGVfaW5zdGFuY2VfaWRCCwoJX252c3dpdGNoQgcKBV9saW5rQggKBl9mYXRhbCpDCgtOdkxpbmtTdGF0ZRIaChZOVl9MSU5LX1NUQVRFX0lOQUNUSVZFEAASGAoUTlZfTElOS19TVEFURV9BQ1RJVkUQASrXAQoOUmVjb3ZlcnlBY3Rpb24SGAoUUkVDT1ZFUllfQUNUSU9OX05PTkUQABIdChlSRUNPVkVSWV9BQ1RJT05fR1BVX1JFU0VUEAESHwobUkVDT1ZFUllfQUNUSU9OX05PREVfUkVCT09UEAISHQoZUkVDT1ZFUllfQUNUSU9OX0RSQUlOX1AyUBADEiMKH1JFQ09WRVJZX0FDVElPTl9EUkFJTl9BTkRfUkVTRVQQBBInCiNSRUNPVkVSWV9BQ1RJT05fUkVDT1ZFUl9JTUVYX0RPTUFJThAFKtsECgxHcHVFdmVudEtpbmQSHgoaR1BVX0VWRU5UX0tJTkRfVU5TUEVDSUZJRUQQABIWChJHUFVfRVZFTlRfS0lORF9YSUQQARIXChNHUFVfRVZFTlRfS0lORF9TWElEEAISIQodR1BVX0VWRU5UX0tJTkRfRUNDX1NJTkdMRV9CSVQQAxIhCh1HUFVfRVZFTlRfS0lORF9FQ0NfRE9VQkxFX0JJVBAEEhsKF0dQVV9FVkVOVF9LSU5EX0dQVV9MT1NUEAUSHgoaR1BVX0VWRU5UX0tJTkRfQ0xPQ0tfRVZFTlQQBhIZChVHUFVfRVZFTlRfS0lORF9QU1RBVEUQBxIfChtHUFVfRVZFTlRfS0lORF9QT1dFUl9TT1VSQ0UQCBIdChlHUFVfRVZFTlRfS0lORF9NSUdfQ09ORklHEAkSIAocR1BVX0VWRU5UX0tJTkRfRUNDX1NCRV9TVE9STRAKEiIKHkdQVV9FVkVOVF9LSU5EX0RSQU1fUkVUSVJFTUVOVBALEioKJkdQVV9FVkVOVF9LSU5EX0RSQU1fUkVUSVJFTUVOVF9GQUlMVVJFEAwSIgoeR1BVX0VWRU5UX0tJTkRfUE9JU09OX05PTkZBVEFMEA0SHwobR1BVX0VWRU5UX0tJTkRfUE9JU09OX0ZBVEFMEA4SIgoeR1BVX0VWRU5UX0tJTkRfR1BVX1VOQVZBSUxBQkxFEA8SIgoeR1BVX0VWRU5UX0tJTkRfUkVDT1ZFUllfQUNUSU9OEBASHQoZR1BVX0VWRU5UX0tJTkRfV0FJVF9FUlJPUhARKmgKDkdwdUV2ZW50U291cmNlEiAKHEdQVV9FVkVOVF9TT1VSQ0VfVU5TUEVDSUZJRUQQABIZChVHUFVfRVZFTlRfU09VUkNFX05WTUwQARIZChVHUFVfRVZFTlRfU09VUkNFX0tNU0cQAmIGcHJvdG8z");
+  fileDesc("CgtzaG9hbC5wcm90bxIIc2hvYWwudjEiSwoKUGNpQWRkcmVzcxIOCgZkb21haW4YASABKA0SCwoDYnVzGAIgASgNEg4KBmRldmljZRgDIAEoDRIQCghmdW5jdGlvbhgEIAEoDSIzCgxTaWduYWxTdGF0dXMSDgoGc2lnbmFsGAEgASgJEhMKC252bWxfcmV0dXJuGAIgASgFIqIBCgZDbG9ja3MSGQoMZ3JhcGhpY3NfbWh6GAEgASgNSACIAQESEwoGc21fbWh6GAIgASgNSAGIAQESFwoKbWVtb3J5X21oehgDIAEoDUgCiAEBEhYKCXZpZGVvX21oehgEIAEoDUgDiAEBQg8KDV9ncmFwaGljc19taHpCCQoHX3NtX21oekINCgtfbWVtb3J5X21oekIMCgpfdmlkZW9fbWh6IrkBChVUZW1wZXJhdHVyZVRocmVzaG9sZHMSFwoKc2h1dGRvd25fYxgBIAEoDUgAiAEBEhcKCnNsb3dkb3duX2MYAiABKA1IAYgBARIZCgxtZW1vcnlfbWF4X2MYAyABKA1IAogBARIWCglncHVfbWF4X2MYBCABKA1IA4gBAUINCgtfc2h1dGRvd25fY0INCgtfc2xvd2Rvd25fY0IPCg1fbWVtb3J5X21heF9jQgwKCl9ncHVfbWF4X2Mi0AcKB0dwdUluZm8SDQoFaW5kZXgYASABKA0SDAoEdXVpZBgCIAEoCRIMCgRuYW1lGAMgASgJEhIKCnBjaV9idXNfaWQYBCABKAkSIQoDcGNpGAUgASgLMhQuc2hvYWwudjEuUGNpQWRkcmVzcxIVCg1wY2lfZGV2aWNlX2lkGAYgASgNEg4KBnNlcmlhbBgHIAEoCRIVCg12Ymlvc192ZXJzaW9uGAggASgJEh8KEm1lbW9yeV90b3RhbF9ieXRlcxgJIAEoAUgAiAEBEhYKDmRyaXZlcl92ZXJzaW9uGAogASgJEhsKE2N1ZGFfZHJpdmVyX3ZlcnNpb24YCyABKAkSFAoMbnZtbF92ZXJzaW9uGAwgASgJEjMKCnRocmVzaG9sZHMYDSABKAsyHy5zaG9hbC52MS5UZW1wZXJhdHVyZVRocmVzaG9sZHMSJAoKbWF4X2Nsb2NrcxgOIAEoCzIQLnNob2FsLnYxLkNsb2NrcxIeChFwY2llX21heF9saW5rX2dlbhgPIAEoDUgBiAEBEiAKE3BjaWVfbWF4X2xpbmtfd2lkdGgYECABKA1IAogBARImChlwb3dlcl9tYW5hZ2VtZW50X2xpbWl0X213GBEgASgNSAOIAQESHQoQcGVyc2lzdGVuY2VfbW9kZRgSIAEoCEgEiAEBEhgKC2VjY19lbmFibGVkGBMgASgISAWIAQESGAoLZWNjX3BlbmRpbmcYFCABKAhIBogBARIVCghtaWdfbW9kZRgVIAEoDUgHiAEBEhoKDWluZm9yb21fdmFsaWQYFiABKAhICIgBARIUCgxudmxpbmtfY291bnQYFyABKA0SHQoVc3VwcG9ydGVkX2V2ZW50X3R5cGVzGBggASgBEioKHXN1cHBvcnRlZF9jbG9ja19ldmVudF9yZWFzb25zGBkgASgBSAmIAQESJgoGdW5yZWFkGBogAygLMhYuc2hvYWwudjEuU2lnbmFsU3RhdHVzEgwKBGxvc3QYGyABKAhCFQoTX21lbW9yeV90b3RhbF9ieXRlc0IUChJfcGNpZV9tYXhfbGlua19nZW5CFgoUX3BjaWVfbWF4X2xpbmtfd2lkdGhCHAoaX3Bvd2VyX21hbmFnZW1lbnRfbGltaXRfbXdCEwoRX3BlcnNpc3RlbmNlX21vZGVCDgoMX2VjY19lbmFibGVkQg4KDF9lY2NfcGVuZGluZ0ILCglfbWlnX21vZGVCEAoOX2luZm9yb21fdmFsaWRCIAoeX3N1cHBvcnRlZF9jbG9ja19ldmVudF9yZWFzb25zIpsFCglFY2NDb3VudHMSHwoSdm9sYXRpbGVfY29ycmVjdGVkGAEgASgBSACIAQESIQoUdm9sYXRpbGVfdW5jb3JyZWN0ZWQYAiABKAFIAYgBARIgChNhZ2dyZWdhdGVfY29ycmVjdGVkGAMgASgBSAKIAQESIgoVYWdncmVnYXRlX3VuY29ycmVjdGVkGAQgASgBSAOIAQESJgoZZHJhbV92b2xhdGlsZV91bmNvcnJlY3RlZBgFIAEoAUgEiAEBEicKGmRyYW1fYWdncmVnYXRlX3VuY29ycmVjdGVkGAYgASgBSAWIAQESJgoZc3JhbV92b2xhdGlsZV91bmNvcnJlY3RlZBgHIAEoAUgGiAEBEicKGnNyYW1fYWdncmVnYXRlX3VuY29ycmVjdGVkGAggASgBSAeIAQESJQoYc3JhbV9hZ2dyZWdhdGVfY29ycmVjdGVkGAkgASgBSAiIAQESJQoYZHJhbV9hZ2dyZWdhdGVfY29ycmVjdGVkGAogASgBSAmIAQFCFQoTX3ZvbGF0aWxlX2NvcnJlY3RlZEIXChVfdm9sYXRpbGVfdW5jb3JyZWN0ZWRCFgoUX2FnZ3JlZ2F0ZV9jb3JyZWN0ZWRCGAoWX2FnZ3JlZ2F0ZV91bmNvcnJlY3RlZEIcChpfZHJhbV92b2xhdGlsZV91bmNvcnJlY3RlZEIdChtfZHJhbV9hZ2dyZWdhdGVfdW5jb3JyZWN0ZWRCHAoaX3NyYW1fdm9sYXRpbGVfdW5jb3JyZWN0ZWRCHQobX3NyYW1fYWdncmVnYXRlX3VuY29ycmVjdGVkQhsKGV9zcmFtX2FnZ3JlZ2F0ZV9jb3JyZWN0ZWRCGwoZX2RyYW1fYWdncmVnYXRlX2NvcnJlY3RlZCLsAgoMUmVtYXBwZWRSb3dzEhYKCWNvcnJlY3RlZBgBIAEoDUgAiAEBEhgKC3VuY29ycmVjdGVkGAIgASgNSAGIAQESFAoHcGVuZGluZxgDIAEoCEgCiAEBEhQKB2ZhaWx1cmUYBCABKAhIA4gBARIWCgliYW5rc19tYXgYBSABKA1IBIgBARIXCgpiYW5rc19oaWdoGAYgASgNSAWIAQESGgoNYmFua3NfcGFydGlhbBgHIAEoDUgGiAEBEhYKCWJhbmtzX2xvdxgIIAEoDUgHiAEBEhcKCmJhbmtzX25vbmUYCSABKA1ICIgBAUIMCgpfY29ycmVjdGVkQg4KDF91bmNvcnJlY3RlZEIKCghfcGVuZGluZ0IKCghfZmFpbHVyZUIMCgpfYmFua3NfbWF4Qg0KC19iYW5rc19oaWdoQhAKDl9iYW5rc19wYXJ0aWFsQgwKCl9iYW5rc19sb3dCDQoLX2JhbmtzX25vbmUigAEKDFJldGlyZWRQYWdlcxIXCgpzaW5nbGVfYml0GAEgASgNSACIAQESFwoKZG91YmxlX2JpdBgCIAEoDUgBiAEBEhQKB3BlbmRpbmcYAyABKAhIAogBAUINCgtfc2luZ2xlX2JpdEINCgtfZG91YmxlX2JpdEIKCghfcGVuZGluZyLfBQoJUGNpZVN0YXRlEhsKDnJlcGxheV9jb3VudGVyGAEgASgNSACIAQESHAoPcmVwbGF5X3JvbGxvdmVyGAIgASgNSAGIAQESFQoIbGlua19nZW4YAyABKA1IAogBARIXCgpsaW5rX3dpZHRoGAQgASgNSAOIAQESGQoMbWF4X2xpbmtfZ2VuGAUgASgNSASIAQESGwoObWF4X2xpbmtfd2lkdGgYBiABKA1IBYgBARIfChJjb3JyZWN0YWJsZV9lcnJvcnMYByABKAFIBogBARIaCg1uYWtzX3JlY2VpdmVkGAggASgBSAeIAQESHAoPcmVjZWl2ZXJfZXJyb3JzGAkgASgBSAiIAQESFAoHYmFkX3RscBgKIAEoAUgJiAEBEhYKCW5ha3Nfc2VudBgLIAEoAUgKiAEBEhUKCGJhZF9kbGxwGAwgASgBSAuIAQESHQoQbm9uX2ZhdGFsX2Vycm9ycxgNIAEoAUgMiAEBEhkKDGZhdGFsX2Vycm9ycxgOIAEoAUgNiAEBEiEKFHVuc3VwcG9ydGVkX3JlcXVlc3RzGA8gASgBSA6IAQESGAoLbGNyY19lcnJvcnMYECABKAFID4gBAUIRCg9fcmVwbGF5X2NvdW50ZXJCEgoQX3JlcGxheV9yb2xsb3ZlckILCglfbGlua19nZW5CDQoLX2xpbmtfd2lkdGhCDwoNX21heF9saW5rX2dlbkIRCg9fbWF4X2xpbmtfd2lkdGhCFQoTX2NvcnJlY3RhYmxlX2Vycm9yc0IQCg5fbmFrc19yZWNlaXZlZEISChBfcmVjZWl2ZXJfZXJyb3JzQgoKCF9iYWRfdGxwQgwKCl9uYWtzX3NlbnRCCwoJX2JhZF9kbGxwQhMKEV9ub25fZmF0YWxfZXJyb3JzQg8KDV9mYXRhbF9lcnJvcnNCFwoVX3Vuc3VwcG9ydGVkX3JlcXVlc3RzQg4KDF9sY3JjX2Vycm9ycyLsAQoGTnZMaW5rEgwKBGxpbmsYASABKA0SJAoFc3RhdGUYAiABKA4yFS5zaG9hbC52MS5OdkxpbmtTdGF0ZRITCgZyZXBsYXkYAyABKAFIAIgBARIVCghyZWNvdmVyeRgEIAEoAUgBiAEBEhUKCGNyY19mbGl0GAUgASgBSAKIAQESFQoIY3JjX2RhdGEYBiABKAFIA4gBARIVCghlY2NfZGF0YRgHIAEoAUgEiAEBQgkKB19yZXBsYXlCCwoJX3JlY292ZXJ5QgsKCV9jcmNfZmxpdEILCglfY3JjX2RhdGFCCwoJX2VjY19kYXRhIowDCgxOdkxpbmtUb3RhbHMSFQoIY3JjX2ZsaXQYASABKAFIAIgBARIVCghjcmNfZGF0YRgCIAEoAUgBiAEBEhMKBnJlcGxheRgDIAEoAUgCiAEBEhUKCHJlY292ZXJ5GAQgASgBSAOIAQESFQoIZWNjX2RhdGEYBSABKAFIBIgBARIgChNyZWNvdmVyeV9zdWNjZXNzZnVsGAYgASgBSAWIAQESHAoPcmVjb3ZlcnlfZmFpbGVkGAcgASgBSAaIAQESHQoQZWZmZWN0aXZlX2Vycm9ycxgIIAEoAUgHiAEBEhoKDXN5bWJvbF9lcnJvcnMYCSABKAFICIgBAUILCglfY3JjX2ZsaXRCCwoJX2NyY19kYXRhQgkKB19yZXBsYXlCCwoJX3JlY292ZXJ5QgsKCV9lY2NfZGF0YUIWChRfcmVjb3Zlcnlfc3VjY2Vzc2Z1bEISChBfcmVjb3ZlcnlfZmFpbGVkQhMKEV9lZmZlY3RpdmVfZXJyb3JzQhAKDl9zeW1ib2xfZXJyb3JzIq4DCgpWaW9sYXRpb25zEhUKCHBvd2VyX25zGAEgASgBSACIAQESFwoKdGhlcm1hbF9ucxgCIAEoAUgBiAEBEhoKDXN5bmNfYm9vc3RfbnMYAyABKAFIAogBARIbCg5ib2FyZF9saW1pdF9ucxgEIAEoAUgDiAEBEhsKDnJlbGlhYmlsaXR5X25zGAUgASgBSASIAQESIwoWc3dfdGhlcm1hbF9zbG93ZG93bl9ucxgGIAEoAUgFiAEBEiMKFmh3X3RoZXJtYWxfc2xvd2Rvd25fbnMYByABKAFIBogBARInChpod19wb3dlcl9icmFrZV9zbG93ZG93bl9ucxgIIAEoAUgHiAEBQgsKCV9wb3dlcl9uc0INCgtfdGhlcm1hbF9uc0IQCg5fc3luY19ib29zdF9uc0IRCg9fYm9hcmRfbGltaXRfbnNCEQoPX3JlbGlhYmlsaXR5X25zQhkKF19zd190aGVybWFsX3Nsb3dkb3duX25zQhkKF19od190aGVybWFsX3Nsb3dkb3duX25zQh0KG19od19wb3dlcl9icmFrZV9zbG93ZG93bl9ucyJPCgZGYWJyaWMSDQoFc3RhdGUYASABKA0SDgoGc3RhdHVzGAIgASgFEhMKC2hlYWx0aF9tYXNrGAMgASgNEhEKCWNsaXF1ZV9pZBgEIAEoDSK+CgoJR3B1U2FtcGxlEg0KBWluZGV4GAEgASgNEgwKBHV1aWQYAiABKAkSDwoHdGltZV9tcxgDIAEoARIMCgRsb3N0GAQgASgIEhYKDnJlc2V0X3JlcXVpcmVkGAUgASgIEh4KEXRlbXBlcmF0dXJlX2dwdV9jGAYgASgFSACIAQESIQoUdGVtcGVyYXR1cmVfbWVtb3J5X2MYByABKAVIAYgBARIhChR0ZW1wZXJhdHVyZV9tYXJnaW5fYxgIIAEoBUgCiAEBEhUKCHBvd2VyX213GAkgASgNSAOIAQESGwoOcG93ZXJfbGltaXRfbXcYCiABKA1IBIgBARIWCgllbmVyZ3lfbWoYCyABKAFIBYgBARIgChN1dGlsaXphdGlvbl9ncHVfcGN0GAwgASgNSAaIAQESIwoWdXRpbGl6YXRpb25fbWVtb3J5X3BjdBgNIAEoDUgHiAEBEh4KEW1lbW9yeV91c2VkX2J5dGVzGA4gASgBSAiIAQESHwoSbWVtb3J5X3RvdGFsX2J5dGVzGA8gASgBSAmIAQESIAoGY2xvY2tzGBAgASgLMhAuc2hvYWwudjEuQ2xvY2tzEh4KEXBlcmZvcm1hbmNlX3N0YXRlGBEgASgNSAqIAQESIAoTY2xvY2tfZXZlbnRfcmVhc29ucxgSIAEoAUgLiAEBEiAKA2VjYxgTIAEoCzITLnNob2FsLnYxLkVjY0NvdW50cxItCg1yZW1hcHBlZF9yb3dzGBQgASgLMhYuc2hvYWwudjEuUmVtYXBwZWRSb3dzEi0KDXJldGlyZWRfcGFnZXMYFSABKAsyFi5zaG9hbC52MS5SZXRpcmVkUGFnZXMSIQoEcGNpZRgWIAEoCzITLnNob2FsLnYxLlBjaWVTdGF0ZRIhCgdudmxpbmtzGBcgAygLMhAuc2hvYWwudjEuTnZMaW5rEi0KDW52bGlua190b3RhbHMYGCABKAsyFi5zaG9hbC52MS5OdkxpbmtUb3RhbHMSNgoPcmVjb3ZlcnlfYWN0aW9uGBkgASgOMhguc2hvYWwudjEuUmVjb3ZlcnlBY3Rpb25IDIgBARIoCgp2aW9sYXRpb25zGBogASgLMhQuc2hvYWwudjEuVmlvbGF0aW9ucxIlCgZmYWJyaWMYGyABKAsyEC5zaG9hbC52MS5GYWJyaWNIDYgBARIjChZjaGFubmVsX3JlcGFpcl9wZW5kaW5nGBwgASgISA6IAQESHwoSdHBjX3JlcGFpcl9wZW5kaW5nGB0gASgISA+IAQESJgoGdW5yZWFkGB4gAygLMhYuc2hvYWwudjEuU2lnbmFsU3RhdHVzQhQKEl90ZW1wZXJhdHVyZV9ncHVfY0IXChVfdGVtcGVyYXR1cmVfbWVtb3J5X2NCFwoVX3RlbXBlcmF0dXJlX21hcmdpbl9jQgsKCV9wb3dlcl9td0IRCg9fcG93ZXJfbGltaXRfbXdCDAoKX2VuZXJneV9takIWChRfdXRpbGl6YXRpb25fZ3B1X3BjdEIZChdfdXRpbGl6YXRpb25fbWVtb3J5X3BjdEIUChJfbWVtb3J5X3VzZWRfYnl0ZXNCFQoTX21lbW9yeV90b3RhbF9ieXRlc0IUChJfcGVyZm9ybWFuY2Vfc3RhdGVCFgoUX2Nsb2NrX2V2ZW50X3JlYXNvbnNCEgoQX3JlY292ZXJ5X2FjdGlvbkIJCgdfZmFicmljQhkKF19jaGFubmVsX3JlcGFpcl9wZW5kaW5nQhUKE190cGNfcmVwYWlyX3BlbmRpbmcingQKCEdwdUV2ZW50Eg8KB3RpbWVfbXMYASABKAESDAoEdXVpZBgCIAEoCRIWCglncHVfaW5kZXgYAyABKA1IAIgBARImCgNwY2kYBCABKAsyFC5zaG9hbC52MS5QY2lBZGRyZXNzSAGIAQESJAoEa2luZBgFIAEoDjIWLnNob2FsLnYxLkdwdUV2ZW50S2luZBILCgN4aWQYBiABKA0SDgoGZGV0YWlsGAcgASgJEigKBnNvdXJjZRgIIAEoDjIYLnNob2FsLnYxLkdwdUV2ZW50U291cmNlEhAKCHJhd19saW5lGAkgASgJEhAKCGttc2dfc2VxGAogASgBEhwKD2dwdV9pbnN0YW5jZV9pZBgLIAEoDUgCiAEBEiAKE2NvbXB1dGVfaW5zdGFuY2VfaWQYDCABKA1IA4gBARIXCg9udm1sX2V2ZW50X3R5cGUYDSABKAESFQoIbnZzd2l0Y2gYDiABKA1IBIgBARIRCgRsaW5rGA8gASgFSAWIAQESEgoFZmF0YWwYECABKAhIBogBARIUCgxjb250aW51YXRpb24YESABKAgSEwoLbnZtbF9yZXR1cm4YEiABKAVCDAoKX2dwdV9pbmRleEIGCgRfcGNpQhIKEF9ncHVfaW5zdGFuY2VfaWRCFgoUX2NvbXB1dGVfaW5zdGFuY2VfaWRCCwoJX252c3dpdGNoQgcKBV9saW5rQggKBl9mYXRhbCLpAQoGUmVhc29uEgwKBHJ1bGUYASABKAkSDwoHbWVzc2FnZRgCIAEoCRIWCglncHVfaW5kZXgYAyABKA1IAIgBARIQCghncHVfdXVpZBgEIAEoCRIkCgVzdGF0ZRgFIAEoDjIVLnNob2FsLnYxLkhlYWx0aFN0YXRlEiYKBmFjdGlvbhgGIAEoDjIWLnNob2FsLnYxLkhlYWx0aEFjdGlvbhIWCg5pbmNpZGVudF9jbGFzcxgHIAEoCRIQCghzaW5jZV9tcxgIIAEoARIQCgh1bnRpbF9tcxgJIAEoAUIMCgpfZ3B1X2luZGV4IpsBCgdWZXJkaWN0EiQKBXN0YXRlGAEgASgOMhUuc2hvYWwudjEuSGVhbHRoU3RhdGUSJgoGYWN0aW9uGAIgASgOMhYuc2hvYWwudjEuSGVhbHRoQWN0aW9uEiEKB3JlYXNvbnMYAyADKAsyEC5zaG9hbC52MS5SZWFzb24SDwoHdGltZV9tcxgEIAEoARIOCgZwb2xpY3kYBSABKAkikgIKCEluY2lkZW50EgoKAmlkGAEgASgJEg0KBWNsYXNzGAIgASgJEiYKBmFjdGlvbhgDIAEoDjIWLnNob2FsLnYxLkhlYWx0aEFjdGlvbhIkCgVzdGF0ZRgEIAEoDjIVLnNob2FsLnYxLkhlYWx0aFN0YXRlEhAKCGZpcnN0X21zGAUgASgBEg8KB2xhc3RfbXMYBiABKAESIgoGZXZlbnRzGAcgAygLMhIuc2hvYWwudjEuR3B1RXZlbnQSIgoIZmluZGluZ3MYCCADKAsyEC5zaG9hbC52MS5SZWFzb24SEwoLZXZlbnRfY291bnQYCSABKA0SDAoEb3BlbhgKIAEoCBIPCgdwcmltYXJ5GAsgASgJIrABCghCb290R2F0ZRIOCgZwYXNzZWQYASABKAgSEAoIZmFpbHVyZXMYAiADKAkSEQoJZ3B1X2NvdW50GAMgASgNEh8KEmV4cGVjdGVkX2dwdV9jb3VudBgEIAEoDUgAiAEBEg4KBm1vZGVscxgFIAMoCRIWCg5leHBlY3RlZF9tb2RlbBgGIAEoCRIPCgd0aW1lX21zGAcgASgBQhUKE19leHBlY3RlZF9ncHVfY291bnQiiQEKDFBvbGljeVN0YXR1cxIMCgRuYW1lGAEgASgJEg4KBnNvdXJjZRgCIAEoCRIOCgZkaWdlc3QYAyABKAkSEQoJbG9hZGVkX21zGAQgASgBEg0KBXJ1bGVzGAUgASgNEhIKCmxhc3RfZXJyb3IYBiABKAkSFQoNbGFzdF9lcnJvcl9tcxgHIAEoASLtAQoKR3B1U3VtbWFyeRINCgVpbmRleBgBIAEoDRIMCgR1dWlkGAIgASgJEgwKBG5hbWUYAyABKAkSJAoFc3RhdGUYBCABKA4yFS5zaG9hbC52MS5IZWFsdGhTdGF0ZRImCgZhY3Rpb24YBSABKA4yFi5zaG9hbC52MS5IZWFsdGhBY3Rpb24SHgoRdGVtcGVyYXR1cmVfZ3B1X2MYBiABKAVIAIgBARIVCghwb3dlcl9tdxgHIAEoDUgBiAEBEgwKBGxvc3QYCCABKAhCFAoSX3RlbXBlcmF0dXJlX2dwdV9jQgsKCV9wb3dlcl9tdyKAAgoMSGVhbHRoUmVwb3J0EgwKBG5vZGUYASABKAkSDwoHdGltZV9tcxgCIAEoARIiCgd2ZXJkaWN0GAMgASgLMhEuc2hvYWwudjEuVmVyZGljdBIlCglpbmNpZGVudHMYBCADKAsyEi5zaG9hbC52MS5JbmNpZGVudBIlCglib290X2dhdGUYBSABKAsyEi5zaG9hbC52MS5Cb290R2F0ZRImCgZwb2xpY3kYBiABKAsyFi5zaG9hbC52MS5Qb2xpY3lTdGF0dXMSIgoEZ3B1cxgHIAMoCzIULnNob2FsLnYxLkdwdVN1bW1hcnkSEwoLam91cm5hbF9zZXEYCCABKAEiiwIKDEpvdXJuYWxFbnRyeRILCgNzZXEYASABKAESDwoHdGltZV9tcxgCIAEoARIjCgVldmVudBgDIAEoCzISLnNob2FsLnYxLkdwdUV2ZW50SAASJAoHdmVyZGljdBgEIAEoCzIRLnNob2FsLnYxLlZlcmRpY3RIABImCghpbmNpZGVudBgFIAEoCzISLnNob2FsLnYxLkluY2lkZW50SAASKAoGcG9saWN5GAYgASgLMhYuc2hvYWwudjEuUG9saWN5U3RhdHVzSAASJwoJYm9vdF9nYXRlGAcgASgLMhIuc2hvYWwudjEuQm9vdEdhdGVIABIOCgRub3RlGAggASgJSABCBwoFZW50cnkiIgoNSGVhbHRoUmVxdWVzdBIRCglpbmNpZGVudHMYASABKA0iVQoMQWRtaW5SZXF1ZXN0Eg8KB3ZlcnNpb24YASABKA0SKQoGaGVhbHRoGAIgASgLMhcuc2hvYWwudjEuSGVhbHRoUmVxdWVzdEgAQgkKB3JlcXVlc3QiKwoKQWRtaW5FcnJvchIMCgRjb2RlGAEgASgJEg8KB21lc3NhZ2UYAiABKAkifQoNQWRtaW5SZXNwb25zZRIPCgd2ZXJzaW9uGAEgASgNEigKBmhlYWx0aBgCIAEoCzIWLnNob2FsLnYxLkhlYWx0aFJlcG9ydEgAEiUKBWVycm9yGAMgASgLMhQuc2hvYWwudjEuQWRtaW5FcnJvckgAQgoKCHJlc3BvbnNlKkMKC052TGlua1N0YXRlEhoKFk5WX0xJTktfU1RBVEVfSU5BQ1RJVkUQABIYChROVl9MSU5LX1NUQVRFX0FDVElWRRABKtcBCg5SZWNvdmVyeUFjdGlvbhIYChRSRUNPVkVSWV9BQ1RJT05fTk9ORRAAEh0KGVJFQ09WRVJZX0FDVElPTl9HUFVfUkVTRVQQARIfChtSRUNPVkVSWV9BQ1RJT05fTk9ERV9SRUJPT1QQAhIdChlSRUNPVkVSWV9BQ1RJT05fRFJBSU5fUDJQEAMSIwofUkVDT1ZFUllfQUNUSU9OX0RSQUlOX0FORF9SRVNFVBAEEicKI1JFQ09WRVJZX0FDVElPTl9SRUNPVkVSX0lNRVhfRE9NQUlOEAUq2wQKDEdwdUV2ZW50S2luZBIeChpHUFVfRVZFTlRfS0lORF9VTlNQRUNJRklFRBAAEhYKEkdQVV9FVkVOVF9LSU5EX1hJRBABEhcKE0dQVV9FVkVOVF9LSU5EX1NYSUQQAhIhCh1HUFVfRVZFTlRfS0lORF9FQ0NfU0lOR0xFX0JJVBADEiEKHUdQVV9FVkVOVF9LSU5EX0VDQ19ET1VCTEVfQklUEAQSGwoXR1BVX0VWRU5UX0tJTkRfR1BVX0xPU1QQBRIeChpHUFVfRVZFTlRfS0lORF9DTE9DS19FVkVOVBAGEhkKFUdQVV9FVkVOVF9LSU5EX1BTVEFURRAHEh8KG0dQVV9FVkVOVF9LSU5EX1BPV0VSX1NPVVJDRRAIEh0KGUdQVV9FVkVOVF9LSU5EX01JR19DT05GSUcQCRIgChxHUFVfRVZFTlRfS0lORF9FQ0NfU0JFX1NUT1JNEAoSIgoeR1BVX0VWRU5UX0tJTkRfRFJBTV9SRVRJUkVNRU5UEAsSKgomR1BVX0VWRU5UX0tJTkRfRFJBTV9SRVRJUkVNRU5UX0ZBSUxVUkUQDBIiCh5HUFVfRVZFTlRfS0lORF9QT0lTT05fTk9ORkFUQUwQDRIfChtHUFVfRVZFTlRfS0lORF9QT0lTT05fRkFUQUwQDhIiCh5HUFVfRVZFTlRfS0lORF9HUFVfVU5BVkFJTEFCTEUQDxIiCh5HUFVfRVZFTlRfS0lORF9SRUNPVkVSWV9BQ1RJT04QEBIdChlHUFVfRVZFTlRfS0lORF9XQUlUX0VSUk9SEBEqaAoOR3B1RXZlbnRTb3VyY2USIAocR1BVX0VWRU5UX1NPVVJDRV9VTlNQRUNJRklFRBAAEhkKFUdQVV9FVkVOVF9TT1VSQ0VfTlZNTBABEhkKFUdQVV9FVkVOVF9TT1VSQ0VfS01TRxACKngKC0hlYWx0aFN0YXRlEhgKFEhFQUxUSF9TVEFURV9VTktOT1dOEAASGAoUSEVBTFRIX1NUQVRFX0hFQUxUSFkQARIZChVIRUFMVEhfU1RBVEVfREVHUkFERUQQAhIaChZIRUFMVEhfU1RBVEVfVU5IRUFMVEhZEAMqjQEKDEhlYWx0aEFjdGlvbhIWChJIRUFMVEhfQUNUSU9OX05PTkUQABIXChNIRUFMVEhfQUNUSU9OX1dBVENIEAESFwoTSEVBTFRIX0FDVElPTl9SRVNFVBACEhgKFEhFQUxUSF9BQ1RJT05fUkVCT09UEAMSGQoVSEVBTFRIX0FDVElPTl9SRVBMQUNFEARiBnByb3RvMw");
 
 /**
  * PCI address as integers: kmsg, NVML busId and busIdLegacy all format it differently.
@@ -1044,6 +1044,577 @@ export const GpuEventSchema: GenMessage<GpuEvent> = /*@__PURE__*/
   messageDesc(file_shoal, 14);
 
 /**
+ * One rule that holds now (or held recently, within its hold time).
+ *
+ * @generated from message shoal.v1.Reason
+ */
+export type Reason = Message<"shoal.v1.Reason"> & {
+  /**
+   * @generated from field: string rule = 1;
+   */
+  rule: string;
+
+  /**
+   * @generated from field: string message = 2;
+   */
+  message: string;
+
+  /**
+   * absent: node-wide
+   *
+   * @generated from field: optional uint32 gpu_index = 3;
+   */
+  gpuIndex?: number | undefined;
+
+  /**
+   * @generated from field: string gpu_uuid = 4;
+   */
+  gpuUuid: string;
+
+  /**
+   * @generated from field: shoal.v1.HealthState state = 5;
+   */
+  state: HealthState;
+
+  /**
+   * @generated from field: shoal.v1.HealthAction action = 6;
+   */
+  action: HealthAction;
+
+  /**
+   * gpu-lost, hbm, sram, nvlink, thermal, power, pcie, app, ...
+   *
+   * @generated from field: string incident_class = 7;
+   */
+  incidentClass: string;
+
+  /**
+   * when the rule first held
+   *
+   * @generated from field: double since_ms = 8;
+   */
+  sinceMs: number;
+
+  /**
+   * when it stops counting if nothing renews it; 0 = until cleared
+   *
+   * @generated from field: double until_ms = 9;
+   */
+  untilMs: number;
+};
+
+/**
+ * Describes the message shoal.v1.Reason.
+ * Use `create(ReasonSchema)` to create a new message.
+ */
+export const ReasonSchema: GenMessage<Reason> = /*@__PURE__*/
+  messageDesc(file_shoal, 15);
+
+/**
+ * @generated from message shoal.v1.Verdict
+ */
+export type Verdict = Message<"shoal.v1.Verdict"> & {
+  /**
+   * @generated from field: shoal.v1.HealthState state = 1;
+   */
+  state: HealthState;
+
+  /**
+   * @generated from field: shoal.v1.HealthAction action = 2;
+   */
+  action: HealthAction;
+
+  /**
+   * @generated from field: repeated shoal.v1.Reason reasons = 3;
+   */
+  reasons: Reason[];
+
+  /**
+   * @generated from field: double time_ms = 4;
+   */
+  timeMs: number;
+
+  /**
+   * name and digest of the policy that judged
+   *
+   * @generated from field: string policy = 5;
+   */
+  policy: string;
+};
+
+/**
+ * Describes the message shoal.v1.Verdict.
+ * Use `create(VerdictSchema)` to create a new message.
+ */
+export const VerdictSchema: GenMessage<Verdict> = /*@__PURE__*/
+  messageDesc(file_shoal, 16);
+
+/**
+ * Records on one node grouped until a burst gap of silence (3 min by default, NVIDIA's rule).
+ *
+ * @generated from message shoal.v1.Incident
+ */
+export type Incident = Message<"shoal.v1.Incident"> & {
+  /**
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * class of the primary (most severe) member
+   *
+   * @generated from field: string class = 2;
+   */
+  class: string;
+
+  /**
+   * most severe member
+   *
+   * @generated from field: shoal.v1.HealthAction action = 3;
+   */
+  action: HealthAction;
+
+  /**
+   * @generated from field: shoal.v1.HealthState state = 4;
+   */
+  state: HealthState;
+
+  /**
+   * @generated from field: double first_ms = 5;
+   */
+  firstMs: number;
+
+  /**
+   * @generated from field: double last_ms = 6;
+   */
+  lastMs: number;
+
+  /**
+   * bounded; event_count says how many there were
+   *
+   * @generated from field: repeated shoal.v1.GpuEvent events = 7;
+   */
+  events: GpuEvent[];
+
+  /**
+   * rules that fired within the incident, bounded
+   *
+   * @generated from field: repeated shoal.v1.Reason findings = 8;
+   */
+  findings: Reason[];
+
+  /**
+   * @generated from field: uint32 event_count = 9;
+   */
+  eventCount: number;
+
+  /**
+   * @generated from field: bool open = 10;
+   */
+  open: boolean;
+
+  /**
+   * the rule (and XID) that set the action
+   *
+   * @generated from field: string primary = 11;
+   */
+  primary: string;
+};
+
+/**
+ * Describes the message shoal.v1.Incident.
+ * Use `create(IncidentSchema)` to create a new message.
+ */
+export const IncidentSchema: GenMessage<Incident> = /*@__PURE__*/
+  messageDesc(file_shoal, 17);
+
+/**
+ * @generated from message shoal.v1.BootGate
+ */
+export type BootGate = Message<"shoal.v1.BootGate"> & {
+  /**
+   * @generated from field: bool passed = 1;
+   */
+  passed: boolean;
+
+  /**
+   * @generated from field: repeated string failures = 2;
+   */
+  failures: string[];
+
+  /**
+   * @generated from field: uint32 gpu_count = 3;
+   */
+  gpuCount: number;
+
+  /**
+   * @generated from field: optional uint32 expected_gpu_count = 4;
+   */
+  expectedGpuCount?: number | undefined;
+
+  /**
+   * @generated from field: repeated string models = 5;
+   */
+  models: string[];
+
+  /**
+   * @generated from field: string expected_model = 6;
+   */
+  expectedModel: string;
+
+  /**
+   * @generated from field: double time_ms = 7;
+   */
+  timeMs: number;
+};
+
+/**
+ * Describes the message shoal.v1.BootGate.
+ * Use `create(BootGateSchema)` to create a new message.
+ */
+export const BootGateSchema: GenMessage<BootGate> = /*@__PURE__*/
+  messageDesc(file_shoal, 18);
+
+/**
+ * @generated from message shoal.v1.PolicyStatus
+ */
+export type PolicyStatus = Message<"shoal.v1.PolicyStatus"> & {
+  /**
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * file path, or "built-in"
+   *
+   * @generated from field: string source = 2;
+   */
+  source: string;
+
+  /**
+   * sha256 of the source text, first 12 hex digits
+   *
+   * @generated from field: string digest = 3;
+   */
+  digest: string;
+
+  /**
+   * @generated from field: double loaded_ms = 4;
+   */
+  loadedMs: number;
+
+  /**
+   * @generated from field: uint32 rules = 5;
+   */
+  rules: number;
+
+  /**
+   * the last reload that failed, kept until one succeeds
+   *
+   * @generated from field: string last_error = 6;
+   */
+  lastError: string;
+
+  /**
+   * @generated from field: double last_error_ms = 7;
+   */
+  lastErrorMs: number;
+};
+
+/**
+ * Describes the message shoal.v1.PolicyStatus.
+ * Use `create(PolicyStatusSchema)` to create a new message.
+ */
+export const PolicyStatusSchema: GenMessage<PolicyStatus> = /*@__PURE__*/
+  messageDesc(file_shoal, 19);
+
+/**
+ * @generated from message shoal.v1.GpuSummary
+ */
+export type GpuSummary = Message<"shoal.v1.GpuSummary"> & {
+  /**
+   * @generated from field: uint32 index = 1;
+   */
+  index: number;
+
+  /**
+   * @generated from field: string uuid = 2;
+   */
+  uuid: string;
+
+  /**
+   * @generated from field: string name = 3;
+   */
+  name: string;
+
+  /**
+   * @generated from field: shoal.v1.HealthState state = 4;
+   */
+  state: HealthState;
+
+  /**
+   * @generated from field: shoal.v1.HealthAction action = 5;
+   */
+  action: HealthAction;
+
+  /**
+   * @generated from field: optional int32 temperature_gpu_c = 6;
+   */
+  temperatureGpuC?: number | undefined;
+
+  /**
+   * @generated from field: optional uint32 power_mw = 7;
+   */
+  powerMw?: number | undefined;
+
+  /**
+   * @generated from field: bool lost = 8;
+   */
+  lost: boolean;
+};
+
+/**
+ * Describes the message shoal.v1.GpuSummary.
+ * Use `create(GpuSummarySchema)` to create a new message.
+ */
+export const GpuSummarySchema: GenMessage<GpuSummary> = /*@__PURE__*/
+  messageDesc(file_shoal, 20);
+
+/**
+ * @generated from message shoal.v1.HealthReport
+ */
+export type HealthReport = Message<"shoal.v1.HealthReport"> & {
+  /**
+   * @generated from field: string node = 1;
+   */
+  node: string;
+
+  /**
+   * @generated from field: double time_ms = 2;
+   */
+  timeMs: number;
+
+  /**
+   * @generated from field: shoal.v1.Verdict verdict = 3;
+   */
+  verdict?: Verdict | undefined;
+
+  /**
+   * most recent first
+   *
+   * @generated from field: repeated shoal.v1.Incident incidents = 4;
+   */
+  incidents: Incident[];
+
+  /**
+   * @generated from field: shoal.v1.BootGate boot_gate = 5;
+   */
+  bootGate?: BootGate | undefined;
+
+  /**
+   * @generated from field: shoal.v1.PolicyStatus policy = 6;
+   */
+  policy?: PolicyStatus | undefined;
+
+  /**
+   * @generated from field: repeated shoal.v1.GpuSummary gpus = 7;
+   */
+  gpus: GpuSummary[];
+
+  /**
+   * last journal sequence number written
+   *
+   * @generated from field: double journal_seq = 8;
+   */
+  journalSeq: number;
+};
+
+/**
+ * Describes the message shoal.v1.HealthReport.
+ * Use `create(HealthReportSchema)` to create a new message.
+ */
+export const HealthReportSchema: GenMessage<HealthReport> = /*@__PURE__*/
+  messageDesc(file_shoal, 21);
+
+/**
+ * @generated from message shoal.v1.JournalEntry
+ */
+export type JournalEntry = Message<"shoal.v1.JournalEntry"> & {
+  /**
+   * assigned by the store, strictly increasing
+   *
+   * @generated from field: double seq = 1;
+   */
+  seq: number;
+
+  /**
+   * @generated from field: double time_ms = 2;
+   */
+  timeMs: number;
+
+  /**
+   * @generated from oneof shoal.v1.JournalEntry.entry
+   */
+  entry: {
+    /**
+     * @generated from field: shoal.v1.GpuEvent event = 3;
+     */
+    value: GpuEvent;
+    case: "event";
+  } | {
+    /**
+     * @generated from field: shoal.v1.Verdict verdict = 4;
+     */
+    value: Verdict;
+    case: "verdict";
+  } | {
+    /**
+     * an incident opened, changed or closed
+     *
+     * @generated from field: shoal.v1.Incident incident = 5;
+     */
+    value: Incident;
+    case: "incident";
+  } | {
+    /**
+     * a policy loaded or rejected
+     *
+     * @generated from field: shoal.v1.PolicyStatus policy = 6;
+     */
+    value: PolicyStatus;
+    case: "policy";
+  } | {
+    /**
+     * @generated from field: shoal.v1.BootGate boot_gate = 7;
+     */
+    value: BootGate;
+    case: "bootGate";
+  } | {
+    /**
+     * agent lifecycle: started, stopped, store rebuilt
+     *
+     * @generated from field: string note = 8;
+     */
+    value: string;
+    case: "note";
+  } | { case: undefined; value?: undefined };
+};
+
+/**
+ * Describes the message shoal.v1.JournalEntry.
+ * Use `create(JournalEntrySchema)` to create a new message.
+ */
+export const JournalEntrySchema: GenMessage<JournalEntry> = /*@__PURE__*/
+  messageDesc(file_shoal, 22);
+
+/**
+ * @generated from message shoal.v1.HealthRequest
+ */
+export type HealthRequest = Message<"shoal.v1.HealthRequest"> & {
+  /**
+   * how many recent incidents; 0 = the default (10)
+   *
+   * @generated from field: uint32 incidents = 1;
+   */
+  incidents: number;
+};
+
+/**
+ * Describes the message shoal.v1.HealthRequest.
+ * Use `create(HealthRequestSchema)` to create a new message.
+ */
+export const HealthRequestSchema: GenMessage<HealthRequest> = /*@__PURE__*/
+  messageDesc(file_shoal, 23);
+
+/**
+ * @generated from message shoal.v1.AdminRequest
+ */
+export type AdminRequest = Message<"shoal.v1.AdminRequest"> & {
+  /**
+   * ADMIN_PROTOCOL_VERSION of the client
+   *
+   * @generated from field: uint32 version = 1;
+   */
+  version: number;
+
+  /**
+   * @generated from oneof shoal.v1.AdminRequest.request
+   */
+  request: {
+    /**
+     * @generated from field: shoal.v1.HealthRequest health = 2;
+     */
+    value: HealthRequest;
+    case: "health";
+  } | { case: undefined; value?: undefined };
+};
+
+/**
+ * Describes the message shoal.v1.AdminRequest.
+ * Use `create(AdminRequestSchema)` to create a new message.
+ */
+export const AdminRequestSchema: GenMessage<AdminRequest> = /*@__PURE__*/
+  messageDesc(file_shoal, 24);
+
+/**
+ * @generated from message shoal.v1.AdminError
+ */
+export type AdminError = Message<"shoal.v1.AdminError"> & {
+  /**
+   * bad-request, unsupported-version, internal, ...
+   *
+   * @generated from field: string code = 1;
+   */
+  code: string;
+
+  /**
+   * @generated from field: string message = 2;
+   */
+  message: string;
+};
+
+/**
+ * Describes the message shoal.v1.AdminError.
+ * Use `create(AdminErrorSchema)` to create a new message.
+ */
+export const AdminErrorSchema: GenMessage<AdminError> = /*@__PURE__*/
+  messageDesc(file_shoal, 25);
+
+/**
+ * @generated from message shoal.v1.AdminResponse
+ */
+export type AdminResponse = Message<"shoal.v1.AdminResponse"> & {
+  /**
+   * @generated from field: uint32 version = 1;
+   */
+  version: number;
+
+  /**
+   * @generated from oneof shoal.v1.AdminResponse.response
+   */
+  response: {
+    /**
+     * @generated from field: shoal.v1.HealthReport health = 2;
+     */
+    value: HealthReport;
+    case: "health";
+  } | {
+    /**
+     * @generated from field: shoal.v1.AdminError error = 3;
+     */
+    value: AdminError;
+    case: "error";
+  } | { case: undefined; value?: undefined };
+};
+
+/**
+ * Describes the message shoal.v1.AdminResponse.
+ * Use `create(AdminResponseSchema)` to create a new message.
+ */
+export const AdminResponseSchema: GenMessage<AdminResponse> = /*@__PURE__*/
+  messageDesc(file_shoal, 26);
+
+/**
  * @generated from enum shoal.v1.NvLinkState
  */
 export enum NvLinkState {
@@ -1237,4 +1808,83 @@ export enum GpuEventSource {
  */
 export const GpuEventSourceSchema: GenEnum<GpuEventSource> = /*@__PURE__*/
   enumDesc(file_shoal, 3);
+
+/**
+ * Worst first is highest: the policy combines by max.
+ *
+ * @generated from enum shoal.v1.HealthState
+ */
+export enum HealthState {
+  /**
+   * @generated from enum value: HEALTH_STATE_UNKNOWN = 0;
+   */
+  UNKNOWN = 0,
+
+  /**
+   * @generated from enum value: HEALTH_STATE_HEALTHY = 1;
+   */
+  HEALTHY = 1,
+
+  /**
+   * @generated from enum value: HEALTH_STATE_DEGRADED = 2;
+   */
+  DEGRADED = 2,
+
+  /**
+   * @generated from enum value: HEALTH_STATE_UNHEALTHY = 3;
+   */
+  UNHEALTHY = 3,
+}
+
+/**
+ * Describes the enum shoal.v1.HealthState.
+ */
+export const HealthStateSchema: GenEnum<HealthState> = /*@__PURE__*/
+  enumDesc(file_shoal, 4);
+
+/**
+ * What the fleet should do about a node, mildest first: the policy combines by max.
+ *
+ * @generated from enum shoal.v1.HealthAction
+ */
+export enum HealthAction {
+  /**
+   * @generated from enum value: HEALTH_ACTION_NONE = 0;
+   */
+  NONE = 0,
+
+  /**
+   * note it, count it, escalate on repeats
+   *
+   * @generated from enum value: HEALTH_ACTION_WATCH = 1;
+   */
+  WATCH = 1,
+
+  /**
+   * drain, reset the GPU
+   *
+   * @generated from enum value: HEALTH_ACTION_RESET = 2;
+   */
+  RESET = 2,
+
+  /**
+   * drain, reboot the node
+   *
+   * @generated from enum value: HEALTH_ACTION_REBOOT = 3;
+   */
+  REBOOT = 3,
+
+  /**
+   * provision a replacement, then drain and terminate
+   *
+   * @generated from enum value: HEALTH_ACTION_REPLACE = 4;
+   */
+  REPLACE = 4,
+}
+
+/**
+ * Describes the enum shoal.v1.HealthAction.
+ */
+export const HealthActionSchema: GenEnum<HealthAction> = /*@__PURE__*/
+  enumDesc(file_shoal, 5);
 
