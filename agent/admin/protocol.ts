@@ -1,0 +1,21 @@
+// What both ends of the admin socket agree on, apart from the messages themselves (proto/shoal.proto)
+// and the framing (frame.ts). docs/admin-socket.md is the operator's description.
+
+/**
+ * Bumped only for a change an older peer would misread. Adding a request to the oneof is not
+ * one: an older agent answers it with `bad-request` ("no operation it knows"), which is clear.
+ */
+export const ADMIN_PROTOCOL_VERSION = 1
+
+/** Where the agent listens and the CLI connects unless told otherwise (--socket, SHOAL_ADMIN_SOCKET). */
+export const DEFAULT_ADMIN_SOCKET_PATH = '/run/shoal/admin.sock'
+
+/** Owner and group read/write, nobody else: connecting to a Unix socket needs write permission. */
+export const DEFAULT_ADMIN_SOCKET_MODE = 0o660
+
+/** The `code` of an AdminError. Clients should treat a code they do not know as `internal`. */
+export type AdminErrorCode =
+  | 'bad-request' // the frame or the message in it could not be read; the agent closes the connection
+  | 'unsupported-version' // the request's version is not ADMIN_PROTOCOL_VERSION
+  | 'busy' // too many connections open; try again
+  | 'internal' // the agent failed answering a well-formed request
