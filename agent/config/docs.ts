@@ -2,7 +2,7 @@
 //   node --import tsx agent/config/docs.ts --write   (rewrite)
 //   node --import tsx agent/config/docs.ts           (check: exit 1 when out of date)
 import { readFileSync, writeFileSync } from 'node:fs'
-import { replaceGenerated } from './markdown.js'
+import { replaceGenerated } from '../lib/markdown.js'
 import { CONFIG_DOCS_COMMAND, renderConfigReference } from './reference.js'
 
 const file = new URL('../../docs/config.md', import.meta.url)

@@ -5,7 +5,7 @@
 import { isAbsolute } from 'node:path'
 import { isIP } from 'node:net'
 import * as z from 'zod'
-import { DURATION_HINT, formatDuration, parseDuration } from './duration.js'
+import { DURATION_HINT, formatDuration, parseDuration } from '../lib/duration.js'
 
 /** What the reference table shows for a field. */
 export interface FieldDoc {
@@ -192,7 +192,7 @@ export function parseListen (text: string): ListenAddress | string {
   if (m[1] !== undefined ? isIP(host) !== 6 : !(isIP(host) === 4 || host === 'localhost')) {
     return `${show(text)}: the host must be an IP address (IPv6 in brackets) or localhost`
   }
-  if (port < 1 || port > 65535) return `${show(text)}: the port must be 1..65535`
+  if (port < 0 || port > 65535) return `${show(text)}: the port must be 0..65535 (0: any free port)`
   return { host, port }
 }
 

@@ -169,7 +169,7 @@ const metrics = section({
     default: '127.0.0.1:9401',
     doc: 'Prometheus endpoint, host:port; null turns it off. The host is an IP address or ' +
       'localhost. 9401 sits next to dcgm-exporter\'s 9400 so both can run; loopback by default ' +
-      'because the endpoint has no authentication.',
+      'because the endpoint has no authentication. Port 0 takes any free port (tests, benchmarks).',
   }),
 })
 

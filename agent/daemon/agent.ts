@@ -23,7 +23,7 @@ import { HealthJudge, type JudgeEffects } from '../health/judge.js'
 import type { Timers, WallClock } from '../lib/time.js'
 import { AgentMetrics } from '../metrics/metrics.js'
 import { MetricsServer } from '../metrics/server.js'
-import { DEFAULT_JOURNAL_CONFIG } from '../store/journal.js'
+import { DEFAULT_JOURNAL_CONFIG, MAX_APPEND_ENTRIES } from '../store/journal.js'
 import { Store } from '../store/store.js'
 import { PolicyLoader } from './policy-loader.js'
 
@@ -259,6 +259,7 @@ export class Agent {
     const t0 = performance.now()
     const fx = this.#judge.samples(samples, now)
     this.#metrics.observePolicyEval((performance.now() - t0) / 1000)
+    if (this.#source !== undefined) this.#metrics.observeSampleCycle(this.#source.lastCycleMs / 1000)
     this.#lastSamples = samples
     this.#metrics.updateGpus(this.#source?.inventory ?? [], samples, this.#o.config.node.name)
     this.#apply(fx)
@@ -301,7 +302,9 @@ export class Agent {
   #enqueue (entries: Parameters<Store['journal']['append']>[0]): void {
     this.#writes = this.#writes.then(async () => {
       try {
-        await this.#store.journal.append(entries)
+        for (let i = 0; i < entries.length; i += MAX_APPEND_ENTRIES) {
+          await this.#store.journal.append(entries.slice(i, i + MAX_APPEND_ENTRIES))
+        }
         this.#metrics.setJournalSeq(this.#store.journal.lastSeq)
       } catch (err) {
         this.#log.error({ err: (err as Error).message }, 'journal write failed')

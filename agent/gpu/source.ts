@@ -57,6 +57,7 @@ export class GpuSource extends TypedEmitter<GpuSourceEvents> {
   #system: SystemInfo | undefined
   #timer: unknown
   #lost = new Set<number>()
+  #lastCycleMs = 0
 
   constructor (components: GpuSourceComponents, config: Partial<GpuSourceConfig> = {}) {
     super()
@@ -71,6 +72,8 @@ export class GpuSource extends TypedEmitter<GpuSourceEvents> {
   get system (): SystemInfo | undefined { return this.#system }
   /** Dedup counters: offered, emitted, suppressed as duplicates, evicted keys. */
   get dedupStats (): Readonly<XidDeduperStats> { return this.#dedup.stats }
+  /** How long the last sampleOnce took to read every GPU (a monotonic measure, for metrics). */
+  get lastCycleMs (): number { return this.#lastCycleMs }
 
   /** Reads the inventory, starts the event watcher and the sampling timer. */
   start (): void {
@@ -107,6 +110,7 @@ export class GpuSource extends TypedEmitter<GpuSourceEvents> {
    */
   sampleOnce (): GpuSample[] {
     const now = this.#clock.wallMs()
+    const t0 = performance.now()
     const { count } = this.#nvml.refresh()
     const samples: GpuSample[] = []
     const total = Math.max(count, this.#inventory.length)
@@ -116,6 +120,7 @@ export class GpuSource extends TypedEmitter<GpuSourceEvents> {
       samples.push(sample)
       this.#trackLost(sample, now)
     }
+    this.#lastCycleMs = performance.now() - t0
     this.emit('gpu:samples', samples)
     return samples
   }

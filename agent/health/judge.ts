@@ -126,7 +126,7 @@ export class HealthJudge {
       const g = this.#gpu(s.index)
       g.last = s
       g.object = gpuObject(s, g.info)
-      g.history.recordNumbers(readNumbers(s, g.info, tracked), now)
+      g.history.recordNumbers(readNumbers(s, g.info, tracked), this.#lastNow)
     }
     const node = this.#nodeObject()
     for (const s of samples) {
@@ -148,7 +148,7 @@ export class HealthJudge {
     const cls = classifyEvent(e)
     const index = e.gpuIndex ?? NODE
     const g = this.#gpu(index)
-    g.history.recordEvent(eventSelectors(e, cls.class), now)
+    g.history.recordEvent(eventSelectors(e, cls.class), this.#lastNow)
     const opened = this.#incidents.addEvent(e, cls.class, now)
     if (opened.opened) fx.incidents.push(opened.incident)
     const activation: Activation = {

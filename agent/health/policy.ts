@@ -7,12 +7,20 @@ import { Environment } from '@marcbachmann/cel-js'
 import { parseDocument } from 'yaml'
 import { z } from 'zod'
 import { HealthAction, HealthState } from '../../proto/gen/shoal_pb.js'
-import { formatDuration, parseDuration } from '../lib/duration.js'
+import { formatDuration, parseDuration as parseDurationOrThrow } from '../lib/duration.js'
 import { ACTION_NAMES, actionOf, stateOf } from './action.js'
 import { isEventSelector } from './selectors.js'
 import { gpuSchema, isNumericSignal } from './signals.js'
 
 export type RuleOn = 'event' | 'sample'
+
+function parseDuration (text: string): number | undefined {
+  try {
+    return parseDurationOrThrow(text)
+  } catch {
+    return undefined
+  }
+}
 
 /** The functions a rule may call, bound to the GPU being judged at evaluation time. */
 export interface RuleScope {

@@ -145,7 +145,8 @@ export function gpuObject (sample: GpuSample, info: GpuInfo | undefined): CelObj
     let node = root
     for (const p of parts.slice(0, -1)) node = (node[p] ??= {}) as CelObject
     const v = s.read(sample, info)
-    if (v === undefined) continue
+    // NaN or ±Infinity from a driver is no reading (and no CEL int): absent, as has() expects.
+    if (v === undefined || (typeof v === 'number' && !Number.isFinite(v))) continue
     node[parts[parts.length - 1]!] = s.type === 'int' ? BigInt(Math.trunc(v as number)) : v
   }
   return root
@@ -156,7 +157,7 @@ export function readNumbers (sample: GpuSample, info: GpuInfo | undefined, paths
   const out = new Map<string, number>()
   for (const p of paths) {
     const v = SIGNAL_BY_PATH.get(p)?.read(sample, info)
-    if (typeof v === 'number') out.set(p, v)
+    if (typeof v === 'number' && Number.isFinite(v)) out.set(p, v)
   }
   return out
 }

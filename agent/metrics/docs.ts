@@ -2,7 +2,7 @@
 //   node --import tsx agent/metrics/docs.ts --write   (rewrite)
 //   node --import tsx agent/metrics/docs.ts           (check: exit 1 when out of date)
 import { readFileSync, writeFileSync } from 'node:fs'
-import { replaceGenerated } from '../config/markdown.js'
+import { replaceGenerated } from '../lib/markdown.js'
 import { METRICS_DOCS_COMMAND, renderAgentMetricsReference, renderGpuMetricsReference } from './reference.js'
 
 const file = new URL('../../docs/metrics.md', import.meta.url)

@@ -2,7 +2,7 @@
 import t from 'tap'
 import { readFileSync } from 'node:fs'
 import { loadConfig } from '../../../agent/config/load.js'
-import { replaceGenerated } from '../../../agent/config/markdown.js'
+import { replaceGenerated } from '../../../agent/lib/markdown.js'
 import { CONFIG_DOCS_COMMAND, renderConfigReference } from '../../../agent/config/reference.js'
 import { agentConfigSchema } from '../../../agent/config/schema.js'
 import { leaves } from '../../../agent/config/walk.js'

@@ -1,6 +1,6 @@
 // agent/config/duration.ts: durations as operators write them, whole milliseconds in code.
 import t from 'tap'
-import { DURATION_MAX_MS, formatDuration, parseDuration } from '../../../agent/config/duration.js'
+import { DURATION_MAX_MS, formatDuration, parseDuration } from '../../../agent/lib/duration.js'
 
 const good: Array<[string, number]> = [
   ['0', 0],
