@@ -62,6 +62,17 @@ interface Entry {
   firstAtMs: number
   firstSource: GpuEventSource
   suppressed: number
+  /** The first record had no text (NVML's event), and this XID's meaning is in the text. */
+  bare: boolean
+}
+
+/**
+ * XIDs whose action is decoded from the kernel-log text (NVLink5 144-150, 154's recovery action,
+ * 45's cause): NVML's event carries only the code, so the later kmsg line is richer, not a
+ * duplicate, and goes through once (xid-catalog.md §8: keep the richer record).
+ */
+function textMatters (e: GpuEvent): boolean {
+  return e.kind === GpuEventKind.XID && (e.xid === 45 || e.xid === 154 || (e.xid >= 144 && e.xid <= 150))
 }
 
 export class XidDeduper {
@@ -105,14 +116,18 @@ export class XidDeduper {
     }
     const entry = this.#entries.get(key)
     if (entry !== undefined && Math.abs(nowMs - entry.firstAtMs) <= this.#windowMs) {
+      if (entry.bare && event.detail !== '') {
+        entry.bare = false
+        return this.#emit(key)
+      }
       entry.suppressed++
       this.#stats.suppressed++
-      return { emit: false, key, duplicateOf: { key, ...entry } }
+      return { emit: false, key, duplicateOf: { key, firstAtMs: entry.firstAtMs, firstSource: entry.firstSource, suppressed: entry.suppressed } }
     }
     // New, or expired: this record opens a fresh window and moves to the young end.
     this.#entries.delete(key)
     if (this.#entries.size >= this.#maxKeys) this.#evictOldest()
-    this.#entries.set(key, { firstAtMs: nowMs, firstSource: event.source, suppressed: 0 })
+    this.#entries.set(key, { firstAtMs: nowMs, firstSource: event.source, suppressed: 0, bare: event.detail === '' && textMatters(event) })
     return this.#emit(key)
   }
 

@@ -76,6 +76,9 @@ function classifyXid (e: GpuEvent): EventClass {
     return { ...base, action, why: `${base.why}: recovery action 0x${code.toString(16)}` }
   }
   if (e.xid >= NVLINK5_FIRST && e.xid <= NVLINK5_LAST) {
+    // NVML's event has no text to decode: watch until the kernel-log line (which the dedup lets
+    // through) says what it is; a real reset also shows in the recovery action (field 230).
+    if (e.detail === '') return { ...base, action: WATCH, escalate: false, why: `${base.why}: no text to decode yet` }
     const detail = parseNvlink5Detail(e.detail)
     if (detail === undefined) return base
     const d = decodeNvlink5(detail)

@@ -41,7 +41,7 @@ rules:
   - name: xid-repeat
     description: a reset-class fault back in a later burst within a day (NVIDIA "replace if persistent"; gpud threshold 2)
     on: event
-    when: event.escalate && event.action != "none" && event_bursts(duration("24h")) >= 2
+    when: event.escalate && (event.action == "reset" || event.action == "reboot") && event_bursts(duration("24h")) >= 2
     state: unhealthy
     action: replace
     hold: forever
@@ -193,7 +193,7 @@ rules:
     state: unhealthy
     action: replace
     class: thermal
-    hold: 1h
+    hold: forever
     message: "GPU {gpu.index} in hardware slowdown for 10 minutes"
 
   - name: power-brake
@@ -261,7 +261,7 @@ rules:
   - name: nvlink-down
     description: an NVLink found at start is not active, for 30 s
     on: sample
-    when: gpu.nvlink.inactive > 0
+    when: has(gpu.nvlink.inactive) && gpu.nvlink.inactive > 0
     for: 30s
     state: unhealthy
     action: reset

@@ -132,9 +132,10 @@ export class HealthJudge {
     for (const s of samples) {
       const g = this.#gpu(s.index)
       const activation: Activation = { gpu: g.object, node }
+      this.#policy.bind(this.#scope(g.history, undefined))
       for (const rule of this.#policy.rules) {
         if (rule.on !== 'sample') continue
-        const held = this.#test(rule, s.index, activation, g.history, undefined, fx)
+        const held = this.#test(rule, s.index, activation, fx)
         this.#sampleRule(rule, s.index, held, activation, now, fx)
       }
     }
@@ -156,9 +157,10 @@ export class HealthJudge {
       gpu: g.object ?? { index: BigInt(Math.max(index, 0)), uuid: e.uuid },
       node: this.#nodeObject(),
     }
+    this.#policy.bind(this.#scope(g.history, e))
     for (const rule of this.#policy.rules) {
       if (rule.on !== 'event') continue
-      if (this.#test(rule, index, activation, g.history, e, fx)) {
+      if (this.#test(rule, index, activation, fx)) {
         this.#fire(rule, index, activation, now, fx, rule.class ?? cls.class)
       }
     }
@@ -225,10 +227,11 @@ export class HealthJudge {
     return { journal: [], verdict: undefined, incidents: [], faults: [] }
   }
 
-  #test (rule: CompiledRule, index: number, a: Activation, h: GpuHistory, e: GpuEvent | undefined, fx: JudgeEffects): boolean {
+  /** The history functions for one GPU (and event), at the judge's time. */
+  #scope (h: GpuHistory, e: GpuEvent | undefined): RuleScope {
     const t = this.#lastNow
     const own = e === undefined ? undefined : ownSelector(e)
-    const scope: RuleScope = {
+    return {
       count: (s, w) => h.count(s, w, t),
       bursts: (s, w) => h.bursts(s, w, t),
       increase: (s, w) => h.increase(s, w, t),
@@ -236,7 +239,9 @@ export class HealthJudge {
       eventCount: (w) => own === undefined ? 0 : h.count(own, w, t),
       eventBursts: (w) => own === undefined ? 0 : h.bursts(own, w, t),
     }
-    this.#policy.bind(scope)
+  }
+
+  #test (rule: CompiledRule, index: number, a: Activation, fx: JudgeEffects): boolean {
     try {
       return rule.test(a) === true
     } catch (err) {

@@ -12,6 +12,8 @@ type Value = number | boolean | string | undefined
 
 export interface SignalSpec {
   readonly path: string
+  /** `path` split on dots, once. */
+  readonly parts: readonly string[]
   readonly type: SignalType
   readonly doc: string
   readonly read: (s: GpuSample, info: GpuInfo | undefined) => Value
@@ -42,7 +44,8 @@ function linkSum (s: GpuSample, key: 'replay' | 'recovery' | 'crcFlit' | 'crcDat
   return sum
 }
 
-const S = (path: string, type: SignalType, doc: string, read: SignalSpec['read']): SignalSpec => ({ path, type, doc, read })
+const S = (path: string, type: SignalType, doc: string, read: SignalSpec['read']): SignalSpec =>
+  ({ path, parts: path.split('.'), type, doc, read })
 
 export const SIGNALS: readonly SignalSpec[] = [
   S('index', 'int', 'NVML device index', (s) => s.index),
@@ -94,8 +97,9 @@ export const SIGNALS: readonly SignalSpec[] = [
   S('nvlink.links', 'int', 'links that answered', (s) => s.nvlinks.length),
   S('nvlink.expected', 'int', 'links found at start', (_s, i) => i?.nvlinkCount),
   S('nvlink.active', 'int', 'links active now', (s) => s.nvlinks.filter((l) => l.state === 1).length),
-  S('nvlink.inactive', 'int', 'links found at start that are not active now', (s, i) =>
-    Math.max(0, (i?.nvlinkCount ?? s.nvlinks.length) - s.nvlinks.filter((l) => l.state === 1).length)),
+  S('nvlink.inactive', 'int', 'links found at start that are not active now (absent when no link answered)', (s, i) =>
+    s.lost || s.nvlinks.length === 0 ? undefined
+      : Math.max(0, (i?.nvlinkCount ?? s.nvlinks.length) - s.nvlinks.filter((l) => l.state === 1).length)),
   S('nvlink.crc_flit', 'int', 'CRC flit errors, all links', (s) => s.nvlinkTotals?.crcFlit ?? linkSum(s, 'crcFlit')),
   S('nvlink.crc_data', 'int', 'CRC data errors, all links', (s) => s.nvlinkTotals?.crcData ?? linkSum(s, 'crcData')),
   S('nvlink.replay', 'int', 'replays, all links', (s) => s.nvlinkTotals?.replay ?? linkSum(s, 'replay')),

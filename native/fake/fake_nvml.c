@@ -29,8 +29,26 @@
 NVML_SYMBOLS(FAKE_EXPORT)
 #undef FAKE_EXPORT
 
-/* Poll interval of nvmlEventSetWait_v2: events written to the file arrive within about this. */
+/* Poll interval of nvmlEventSetWait_v2: events written to the file arrive within about this. A
+ * real driver blocks instead; SHOAL_FAKE_NVML_WAIT_POLL_MS lengthens it where the fake's own
+ * polling would be mistaken for the caller's CPU (npm run bench:agent). */
 #define FAKE_WAIT_POLL_NS 2000000L
+#define FAKE_WAIT_POLL_ENV "SHOAL_FAKE_NVML_WAIT_POLL_MS"
+#define FAKE_WAIT_POLL_MAX_MS 1000L
+
+static long wait_poll_ns(void) {
+  static long cached = 0;
+  if (cached != 0) return cached;
+  long ns = FAKE_WAIT_POLL_NS;
+  const char *v = getenv(FAKE_WAIT_POLL_ENV);
+  if (v != NULL && *v != '\0') {
+    char *end = NULL;
+    long ms = strtol(v, &end, 10);
+    if (end != NULL && *end == '\0' && ms >= 1 && ms <= FAKE_WAIT_POLL_MAX_MS) ns = ms * 1000000L;
+  }
+  cached = ns;
+  return ns;
+}
 /* gpuInstanceId / computeInstanceId of an event not attributed to a MIG instance. */
 #define FAKE_NO_INSTANCE 0xffffffffu
 
@@ -1004,7 +1022,9 @@ nvmlReturn_t nvmlEventSetWait_v2(nvmlEventSet_t set, nvmlEventData_t *data,
     if (rc != NVML_ERROR_TIMEOUT) return rc;
     long long left = deadline - now_monotonic_ns();
     if (left <= 0) return NVML_ERROR_TIMEOUT;
-    struct timespec nap = {0, left < FAKE_WAIT_POLL_NS ? left : FAKE_WAIT_POLL_NS};
+    long poll = wait_poll_ns();
+    long long step = left < poll ? left : poll;
+    struct timespec nap = {(time_t)(step / 1000000000ll), (long)(step % 1000000000ll)};
     nanosleep(&nap, NULL);
   }
 }

@@ -170,3 +170,15 @@ t.test('bad options fail at construction with a sentence', async (t) => {
   t.throws(() => new XidDeduper({ maxKeys: 1.5 }), /maxKeys/)
   t.doesNotThrow(() => new XidDeduper({ windowMs: 0, maxKeys: 1 }))
 })
+
+t.test('NVML first, then the kernel line with the text an NVLink5 or 154 decode needs: the line goes through once', async (t) => {
+  const d = new XidDeduper()
+  const line = kmsg('NVRM: Xid (PCI:0000:18:00): 145, RLW_RXPIPE Nonfatal XC0 i0 Link 13 (0x0409a0c2 0x00000008 0x00000001 0x00000000 0x00100000 0x00000004)')
+  t.equal(d.offer(nvml({ xid: 145 }), 0).emit, true, 'NVML event, no text')
+  t.equal(d.offer(line, 100).emit, true, 'the richer kernel line is let through')
+  t.equal(d.offer(line, 200).emit, false, 'a second copy is a duplicate again')
+  const d2 = new XidDeduper()
+  t.equal(d2.offer(nvml({ xid: 79 }), 0).emit, true)
+  t.equal(d2.offer(kmsg('NVRM: Xid (PCI:0000:18:00): 79, GPU has fallen off the bus.'), 100).emit, false,
+    'a code whose meaning is not in the text stays folded')
+})

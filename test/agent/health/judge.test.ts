@@ -123,6 +123,21 @@ rules:
   t.equal(temps.indexOf('y'), 60, 'a pending `for` of a dropped rule starts over when the rule comes back')
 })
 
+t.test('uncorrectable ECC events: 3 within 10 minutes replace, 2 reset', async (t) => {
+  const j = new HealthJudge(DEFAULT_POLICY)
+  const dbe = create(GpuEventSchema, { kind: GpuEventKind.ECC_DOUBLE_BIT, gpuIndex: 4 })
+  j.event(dbe, T0)
+  j.event(dbe, T0 + 2 * MINUTE)
+  t.same(short(j.verdict()), { state: 'unhealthy', action: 'reset' }, 'two in one burst: reset')
+  t.same(ruleKeys(j.verdict().reasons), ['xid-reset#4'])
+  j.event(dbe, T0 + 4 * MINUTE)
+  t.same(ruleKeys(j.verdict().reasons), ['dbe-burst#4', 'xid-reset#4'], 'the third within 10 minutes, still one burst: dbe-burst')
+  t.same(short(j.verdict()), { state: 'unhealthy', action: 'replace' })
+  const k = new HealthJudge(DEFAULT_POLICY)
+  for (const at of [0, 6, 12]) k.event(dbe, T0 + at * MINUTE)
+  t.notOk(k.verdict().reasons.some((r) => r.rule === 'dbe-burst'), 'one every 6 minutes: never 3 within 10')
+})
+
 t.test('a rule that fails at run time is reported and judged false; nothing crashes', async (t) => {
   const p = compilePolicy(`version: 1
 name: faulty

@@ -5,13 +5,16 @@
 // catalog's two burst fixtures, and the fleet-level promises: no application XID ever replaces a
 // node, every replace-class fault does.
 import t from 'tap'
-import { GpuEventKind, type GpuEvent, type GpuSample } from '../../../proto/gen/shoal_pb.js'
+import { GpuEventKind, HealthAction, type GpuEvent, type GpuSample } from '../../../proto/gen/shoal_pb.js'
 import { classifyNvidiaLine } from '../../../agent/gpu/kmsg/nvidia.js'
+import { parseKmsgRecord } from '../../../agent/gpu/kmsg/record.js'
+import { RecordSplitter } from '../../../agent/gpu/kmsg/splitter.js'
 import { pciKey } from '../../../agent/gpu/pci.js'
 import { GpuSource } from '../../../agent/gpu/source.js'
 import { HealthJudge } from '../../../agent/health/judge.js'
 import { openFake } from '../../support/fake-nvml.js'
 import { KMSG_FIXTURES } from '../gpu/fixtures/kmsg-lines.js'
+import { kmsgRecord } from '../gpu/fixtures/support.js'
 import {
   DAY, DEFAULT_POLICY, MINUTE, NO_TIMERS, T0, short, testMachine, type Short,
 } from './fixtures/support.js'
@@ -59,11 +62,21 @@ async function until (ready: () => boolean): Promise<void> {
   while (!ready()) await new Promise<void>((resolve) => waiters.push(resolve))
 }
 
+/** The message as the kernel wrote it into /dev/kmsg and the record layer reads it back. */
+function throughRecord (message: string): string {
+  const splitter = new RecordSplitter()
+  const items = [...splitter.push(Buffer.from(kmsgRecord(7, 123_456, message, { SUBSYSTEM: 'pci' }))), ...splitter.flush()]
+  if (items.length !== 1 || items[0]?.ok !== true) throw new Error(`record did not split: ${JSON.stringify(items)}`)
+  const parsed = parseKmsgRecord(items[0].text)
+  if (!parsed.ok) throw new Error(`record did not parse: ${parsed.reason}`)
+  return parsed.record.message
+}
+
 function lineOf (input: ScenarioInput): string | undefined {
   if ('kmsg' in input) {
     const f = KMSG_FIXTURES.find((x) => x.n === input.kmsg)
     if (f === undefined) throw new Error(`no kmsg fixture #${input.kmsg}`)
-    return f.line
+    return input.viaRecord === true ? throughRecord(f.line) : f.line
   }
   return 'line' in input ? input.line : undefined
 }
@@ -199,6 +212,8 @@ t.test('the catalog\'s burst fixtures are one incident each', async (t) => {
         t.equal(primary?.gpuIndex, b.primaryGpu, `primary on GPU ${b.primaryGpu}`)
         t.match(primary?.message ?? '', new RegExp(`\\b${b.primaryXid}\\b`), `primary is XID ${b.primaryXid}`)
         t.equal(incident.events[0]?.xid, b.primaryXid, 'the first member is the primary XID')
+        if (b.primaryUnit !== undefined) t.ok(incident.events[0]?.detail.startsWith(`${b.primaryUnit} `), `the primary is ${b.primaryUnit}`)
+        t.notOk(incident.findings.some((f) => f.action === HealthAction.REPLACE), 'nothing in it replaces')
         now += 4 * MINUTE
         judge.tick(now)
         const closed = judge.incidents(10)
