@@ -386,3 +386,42 @@ t.test('NVLink5 decode: every worked example of xid-catalog.md §6', async (t) =
   t.match(classifyEvent(bare), { action: WATCH, escalate: false, why: /no text to decode yet/ },
     'no text to decode (an NVML event): watched until the kernel-log line decodes it')
 })
+
+t.test('docs/health-policy.md tables are generated from the code and current', async (t) => {
+  const { readFileSync } = await import('node:fs')
+  const { renderHealthDocs } = await import('../../../agent/health/docs.js')
+  const doc = readFileSync(new URL('../../../docs/health-policy.md', import.meta.url), 'utf8')
+  t.equal(renderHealthDocs(doc), doc, 'run: node --import tsx agent/health/docs.ts --write')
+  t.match(doc, /`gpu\.remapped_rows\.failure`/, 'signals listed')
+  t.match(doc, /\| 79 \| ROBUST_CHANNEL_GPU_HAS_FALLEN_OFF_THE_BUS \| RESTART_BM \| replace \| gpu-lost \|/, 'XID table')
+})
+
+t.test('shoal policy check: valid and invalid files, and the default', async (t) => {
+  const { mkdtempSync, writeFileSync, rmSync } = await import('node:fs')
+  const { join } = await import('node:path')
+  const { tmpdir } = await import('node:os')
+  const { main } = await import('../../../agent/cli/shoal.js')
+  const dir = mkdtempSync(join(tmpdir(), 'shoal-policy-'))
+  t.teardown(() => { rmSync(dir, { recursive: true, force: true }) })
+  const run = async (...args: string[]): Promise<{ code: number, out: string, err: string }> => {
+    let out = ''
+    let err = ''
+    const code = await main(args, { out: (s) => { out += s }, err: (s) => { err += s } }, {})
+    return { code, out, err }
+  }
+  const def = await run('policy', 'default')
+  t.equal(def.code, 0)
+  const good = join(dir, 'good.yaml')
+  writeFileSync(good, def.out)
+  const ok = await run('policy', 'check', good)
+  t.equal(ok.code, 0)
+  t.match(ok.out, /policy shoal-default@[0-9a-f]{12} is valid, \d+ rules/)
+  t.match(ok.out, /xid-replace +event +unhealthy +replace/)
+  const bad = join(dir, 'bad.yaml')
+  writeFileSync(bad, def.out.replace('when: gpu.lost', 'when: gpu.lots'))
+  const no = await run('policy', 'check', bad)
+  t.equal(no.code, 1)
+  t.match(no.err, /rule "gpu-lost": when: `gpu.lots` No such key: lots/)
+  t.equal((await run('policy', 'check', join(dir, 'missing.yaml'))).code, 1)
+  t.equal((await run('policy', 'frobnicate')).code, 2)
+})
