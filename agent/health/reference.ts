@@ -7,7 +7,7 @@ import { SIGNALS } from './signals.js'
 import { xidCatalog } from './xid.js'
 import { formatDuration } from '../lib/duration.js'
 
-export const HEALTH_DOCS_COMMAND = 'node --import tsx agent/health/docs.ts --write'
+export const HEALTH_DOCS_COMMAND = 'node --import tsx test/tools/health-docs.ts --write'
 
 const cell = (s: string): string => s.replace(/\|/g, '\\|').replace(/\n/g, ' ')
 

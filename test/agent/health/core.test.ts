@@ -389,9 +389,9 @@ t.test('NVLink5 decode: every worked example of xid-catalog.md §6', async (t) =
 
 t.test('docs/health-policy.md tables are generated from the code and current', async (t) => {
   const { readFileSync } = await import('node:fs')
-  const { renderHealthDocs } = await import('../../../agent/health/docs.js')
+  const { renderHealthDocs } = await import('../../tools/health-docs.js')
   const doc = readFileSync(new URL('../../../docs/health-policy.md', import.meta.url), 'utf8')
-  t.equal(renderHealthDocs(doc), doc, 'run: node --import tsx agent/health/docs.ts --write')
+  t.equal(renderHealthDocs(doc), doc, 'run: node --import tsx test/tools/health-docs.ts --write')
   t.match(doc, /`gpu\.remapped_rows\.failure`/, 'signals listed')
   t.match(doc, /\| 79 \| ROBUST_CHANNEL_GPU_HAS_FALLEN_OFF_THE_BUS \| RESTART_BM \| replace \| gpu-lost \|/, 'XID table')
 })

@@ -1,9 +1,10 @@
 // Regenerates the tables in docs/health-policy.md from the health code:
-//   node --import tsx agent/health/docs.ts --write   (rewrite)
-//   node --import tsx agent/health/docs.ts           (check: exit 1 when out of date)
+//   node --import tsx test/tools/health-docs.ts --write   (rewrite)
+//   node --import tsx test/tools/health-docs.ts           (check: exit 1 when out of date)
+// It lives out of agent/health because it writes files; the renderers it uses are pure.
 import { readFileSync, writeFileSync } from 'node:fs'
-import { replaceGenerated } from '../lib/markdown.js'
-import { HEALTH_DOCS_COMMAND, renderDefaultPolicyReference, renderSignalReference, renderXidReference } from './reference.js'
+import { replaceGenerated } from '../../agent/lib/markdown.js'
+import { HEALTH_DOCS_COMMAND, renderDefaultPolicyReference, renderSignalReference, renderXidReference } from '../../agent/health/reference.js'
 
 export function renderHealthDocs (current: string): string {
   let next = replaceGenerated(current, 'signals', HEALTH_DOCS_COMMAND, renderSignalReference())
