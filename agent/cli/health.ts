@@ -14,6 +14,7 @@ import {
 } from '../../proto/gen/shoal_pb.js'
 import { adminRequest, AdminClientError } from '../admin/client.js'
 import { ADMIN_PROTOCOL_VERSION } from '../admin/protocol.js'
+import { actionName, stateName } from '../health/action.js'
 import type { Output } from './gpus.js'
 import { renderTable, type Column } from './table.js'
 
@@ -92,7 +93,7 @@ function exitCode (state: HealthState): number {
 export function renderReport (report: HealthReport): string {
   const verdict = report.verdict
   const lines = [
-    `node ${report.node || '?'}: ${stateName(verdict?.state ?? HealthState.UNKNOWN)} (action: ${actionName(verdict?.action ?? HealthAction.NONE)})`,
+    `node ${report.node || '?'}: ${stateName(verdict?.state ?? HealthState.UNKNOWN).toUpperCase()} (action: ${actionName(verdict?.action ?? HealthAction.NONE)})`,
     `as of ${iso(report.timeMs)}, journal seq ${report.journalSeq}`,
     ...policyLines(report),
     ...bootGateLines(report),
@@ -137,7 +138,7 @@ function section<Row> (title: string, rows: readonly Row[], columns: ReadonlyArr
 const REASON_COLUMNS: ReadonlyArray<Column<Reason>> = [
   { header: 'RULE', value: (r) => r.rule },
   { header: 'GPU', value: (r) => r.gpuIndex === undefined ? 'node' : String(r.gpuIndex) },
-  { header: 'STATE', value: (r) => stateName(r.state).toLowerCase() },
+  { header: 'STATE', value: (r) => stateName(r.state) },
   { header: 'ACTION', value: (r) => actionName(r.action) },
   { header: 'SINCE', value: (r) => iso(r.sinceMs) },
   { header: 'MESSAGE', value: (r) => oneLine(r.message) },
@@ -146,7 +147,7 @@ const REASON_COLUMNS: ReadonlyArray<Column<Reason>> = [
 const GPU_COLUMNS: ReadonlyArray<Column<GpuSummary>> = [
   { header: 'GPU', value: (g) => String(g.index), align: 'right' },
   { header: 'NAME', value: (g) => g.name || '-' },
-  { header: 'STATE', value: (g) => stateName(g.state).toLowerCase() },
+  { header: 'STATE', value: (g) => stateName(g.state) },
   { header: 'ACTION', value: (g) => actionName(g.action) },
   { header: 'TEMP', value: (g) => g.temperatureGpuC === undefined ? '-' : `${g.temperatureGpuC} C`, align: 'right' },
   { header: 'POWER', value: (g) => g.powerMw === undefined ? '-' : `${Math.round(g.powerMw / 1000)} W`, align: 'right' },
@@ -164,14 +165,6 @@ const INCIDENT_COLUMNS: ReadonlyArray<Column<Incident>> = [
   { header: 'EVENTS', value: (i) => String(Math.max(i.eventCount, i.events.length)), align: 'right' },
   { header: 'PRIMARY', value: (i) => oneLine(i.primary) || '-' },
 ]
-
-function stateName (state: HealthState): string {
-  return HealthState[state] ?? `UNKNOWN(${state})`
-}
-
-function actionName (action: HealthAction): string {
-  return HealthAction[action]?.toLowerCase() ?? `action(${action})`
-}
 
 /** ISO-8601 UTC; '-' for 0 (never set), and no throw on a value Date cannot hold. */
 function iso (ms: number): string {

@@ -66,7 +66,6 @@ export class Agent {
   #watchTimer: ReturnType<typeof setTimeout> | undefined
   /** Journal writes in order; each judgement waits for the previous one's. */
   #writes: Promise<void> = Promise.resolve()
-  #lastSamples: readonly GpuSample[] = []
   #stopping = false
   readonly #faultsLogged = new Set<string>()
 
@@ -260,7 +259,6 @@ export class Agent {
     const fx = this.#judge.samples(samples, now)
     this.#metrics.observePolicyEval((performance.now() - t0) / 1000)
     if (this.#source !== undefined) this.#metrics.observeSampleCycle(this.#source.lastCycleMs / 1000)
-    this.#lastSamples = samples
     this.#metrics.updateGpus(this.#source?.inventory ?? [], samples, this.#o.config.node.name)
     this.#apply(fx)
   }

@@ -6,8 +6,7 @@ import {
   type GpuEvent,
   type GpuEventSource,
 } from '../../proto/gen/shoal_pb.js'
-
-const XID_GPU_LOST = 79
+import { XID_GPU_LOST, xidMeaningIsInText } from './kmsg/nvidia.js'
 
 /**
  * 10 s: NVML delivers an XID within milliseconds and the kmsg reader within one poll (250 ms), but
@@ -66,14 +65,7 @@ interface Entry {
   bare: boolean
 }
 
-/**
- * XIDs whose action is decoded from the kernel-log text (NVLink5 144-150, 154's recovery action,
- * 45's cause): NVML's event carries only the code, so the later kmsg line is richer, not a
- * duplicate, and goes through once (xid-catalog.md §8: keep the richer record).
- */
-function textMatters (e: GpuEvent): boolean {
-  return e.kind === GpuEventKind.XID && (e.xid === 45 || e.xid === 154 || (e.xid >= 144 && e.xid <= 150))
-}
+
 
 export class XidDeduper {
   readonly #stats: XidDeduperStats = { offered: 0, emitted: 0, suppressed: 0, unkeyed: 0, evicted: 0 }
@@ -127,7 +119,7 @@ export class XidDeduper {
     // New, or expired: this record opens a fresh window and moves to the young end.
     this.#entries.delete(key)
     if (this.#entries.size >= this.#maxKeys) this.#evictOldest()
-    this.#entries.set(key, { firstAtMs: nowMs, firstSource: event.source, suppressed: 0, bare: event.detail === '' && textMatters(event) })
+    this.#entries.set(key, { firstAtMs: nowMs, firstSource: event.source, suppressed: 0, bare: event.detail === '' && event.kind === GpuEventKind.XID && xidMeaningIsInText(event.xid) })
     return this.#emit(key)
   }
 

@@ -3,11 +3,12 @@
 // verdict: the health policy (agent/health) decides what they mean for the node. No thresholds of
 // our own here; the only temperature line uses the GPU's own slowdown threshold.
 import { RecoveryAction, NvLinkState, type GpuInfo, type GpuSample } from '../../proto/gen/shoal_pb.js'
+import { HW_POWER_BRAKE_SLOWDOWN, HW_SLOWDOWN, HW_THERMAL_SLOWDOWN, hasClockEventReason } from '../../native/clock-events.js'
 
 const CLOCK_EVENT_NOTES: ReadonlyArray<[number, string]> = [
-  [0x8, 'HW slowdown'],
-  [0x40, 'HW thermal slowdown'],
-  [0x80, 'HW power brake'],
+  [HW_SLOWDOWN, 'HW slowdown'],
+  [HW_THERMAL_SLOWDOWN, 'HW thermal slowdown'],
+  [HW_POWER_BRAKE_SLOWDOWN, 'HW power brake'],
 ]
 
 const RECOVERY_NOTES: ReadonlyMap<RecoveryAction, string> = new Map([
@@ -29,7 +30,7 @@ export function gpuNotes (sample: GpuSample, info: GpuInfo | undefined): string[
   const dbe = sample.ecc?.volatileUncorrected ?? 0
   if (dbe > 0) notes.push(`${dbe} uncorrected ECC`)
   const reasons = sample.clockEventReasons ?? 0
-  for (const [bit, text] of CLOCK_EVENT_NOTES) if ((reasons & bit) !== 0) notes.push(text)
+  for (const [bit, text] of CLOCK_EVENT_NOTES) if (hasClockEventReason(reasons, bit)) notes.push(text)
   const slowdown = info?.thresholds?.slowdownC
   const temp = sample.temperatureGpuC
   if (slowdown !== undefined && slowdown > 0 && temp !== undefined && temp >= slowdown) {

@@ -25,8 +25,9 @@ const STATES: Record<StateName, HealthState> = {
 
 export function actionOf (name: ActionName): HealthAction { return ACTIONS[name] }
 export function stateOf (name: StateName): HealthState { return STATES[name] }
-export function actionName (a: HealthAction): ActionName { return ACTION_NAMES[a] ?? 'none' }
-export function stateName (s: HealthState): StateName { return STATE_NAMES[s] ?? 'unknown' }
+/** An out-of-range number (a newer agent's report) shows as itself, never as a milder name. */
+export function actionName (a: HealthAction): string { return ACTION_NAMES[a] ?? `action(${a})` }
+export function stateName (s: HealthState): string { return STATE_NAMES[s] ?? `unknown(${s})` }
 
 export function isActionName (s: string): s is ActionName { return (ACTION_NAMES as readonly string[]).includes(s) }
 export function isStateName (s: string): s is StateName { return (STATE_NAMES as readonly string[]).includes(s) }

@@ -2,6 +2,9 @@
 // XID 154's recovery action, XID 45's named cause, and the NVML event kinds that carry no XID.
 // The policy sees this as `event.action`, `event.class` (docs/health-policy.md) and may overrule it.
 import { GpuEventKind, HealthAction, type GpuEvent } from '../../proto/gen/shoal_pb.js'
+import {
+  XID_CAUSED_BY_PREVIOUS, XID_NVLINK5_FIRST, XID_NVLINK5_LAST, XID_RECOVERY_ACTION_CHANGED,
+} from '../gpu/kmsg/nvidia.js'
 import { parseNvlink5Detail } from '../gpu/kmsg/nvlink5.js'
 import { decodeNvlink5 } from './nvlink5.js'
 import { xidEntry, type XidEntry } from './xid.js'
@@ -20,10 +23,6 @@ export interface EventClass {
 
 const { NONE, WATCH, RESET, REBOOT, REPLACE } = HealthAction
 
-const XID_45 = 45
-const XID_154 = 154
-const NVLINK5_FIRST = 144
-const NVLINK5_LAST = 150
 
 /** nvmlDeviceGpuRecoveryAction_t (nvml.md §4.6) → action; 6 and 7 are v615 names, values unverified. */
 export const RECOVERY_ACTIONS: readonly HealthAction[] = [NONE, RESET, REBOOT, RESET, RESET, REBOOT, RESET, REBOOT]
@@ -64,18 +63,18 @@ function classifyXid (e: GpuEvent): EventClass {
     why: `XID ${xid.code} ${xid.name} (${xid.immediate === '' ? 'no NVIDIA resolution' : xid.immediate})`,
     cause: 0,
   }
-  if (e.xid === XID_45) {
+  if (e.xid === XID_CAUSED_BY_PREVIOUS) {
     const m = /caused by previous Xid (\d{1,6})/.exec(e.detail)
     return m === null ? base : { ...base, cause: Number(m[1]), why: `${base.why}, caused by XID ${m[1]}` }
   }
-  if (e.xid === XID_154) {
+  if (e.xid === XID_RECOVERY_ACTION_CHANGED) {
     const m = /to 0x([0-9a-fA-F]{1,8})/.exec(e.detail)
     if (m === null) return base
     const code = parseInt(m[1]!, 16)
     const action = RECOVERY_ACTIONS[code] ?? WATCH
     return { ...base, action, why: `${base.why}: recovery action 0x${code.toString(16)}` }
   }
-  if (e.xid >= NVLINK5_FIRST && e.xid <= NVLINK5_LAST) {
+  if (e.xid >= XID_NVLINK5_FIRST && e.xid <= XID_NVLINK5_LAST) {
     // NVML's event has no text to decode: watch until the kernel-log line (which the dedup lets
     // through) says what it is; a real reset also shows in the recovery action (field 230).
     if (e.detail === '') return { ...base, action: WATCH, escalate: false, why: `${base.why}: no text to decode yet` }

@@ -6,6 +6,7 @@
 // A signal NVML could not read is absent from the object: rules test it with has(gpu.x).
 // Integral values are CEL ints (so == and in work against literals); measured ones are doubles.
 import type { GpuInfo, GpuSample, NvLink } from '../../proto/gen/shoal_pb.js'
+import { CLOCK_EVENT_REASONS, hasClockEventReason } from '../../native/clock-events.js'
 
 export type SignalType = 'int' | 'double' | 'bool' | 'string'
 type Value = number | boolean | string | undefined
@@ -19,15 +20,9 @@ export interface SignalSpec {
   readonly read: (s: GpuSample, info: GpuInfo | undefined) => Value
 }
 
-/** nvml.md §7: clock-event reason bits. */
-export const CLOCK_EVENT_BITS = {
-  gpu_idle: 0x1, sw_power_cap: 0x4, hw_slowdown: 0x8, sync_boost: 0x10, sw_thermal: 0x20,
-  hw_thermal: 0x40, hw_power_brake: 0x80,
-} as const
-
 function bit (s: GpuSample, mask: number): boolean | undefined {
   const r = s.clockEventReasons
-  return r === undefined ? undefined : (Math.trunc(r / mask) % 2) === 1
+  return r === undefined ? undefined : hasClockEventReason(r, mask)
 }
 
 function mw (v: number | undefined): number | undefined {
@@ -65,7 +60,7 @@ export const SIGNALS: readonly SignalSpec[] = [
   S('utilization_pct', 'int', 'GPU utilisation', (s) => s.utilizationGpuPct),
   S('memory_utilization_pct', 'int', 'memory controller utilisation', (s) => s.utilizationMemoryPct),
   S('clock_events.raw', 'int', 'clock-event reason bits (nvml.md §7)', (s) => s.clockEventReasons),
-  ...Object.entries(CLOCK_EVENT_BITS).map(([name, mask]) =>
+  ...CLOCK_EVENT_REASONS.map(([name, mask]) =>
     S(`clock_events.${name}`, 'bool', `reason bit 0x${mask.toString(16)}`, (s) => bit(s, mask))),
   S('ecc.volatile_corrected', 'int', 'corrected ECC errors since driver load', (s) => s.ecc?.volatileCorrected),
   S('ecc.volatile_uncorrected', 'int', 'uncorrected (DBE) ECC errors since driver load', (s) => s.ecc?.volatileUncorrected),

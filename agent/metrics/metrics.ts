@@ -14,22 +14,14 @@ import {
   type PolicyStatus,
   type Verdict,
 } from '../../proto/gen/shoal_pb.js'
+import { CLOCK_EVENT_REASONS, hasClockEventReason } from '../../native/clock-events.js'
+import { XID_GPU_LOST } from '../gpu/kmsg/nvidia.js'
 import { assert } from '../lib/assert.js'
 import { CATALOG, DEFAULT_METRICS_PREFIX, FAST_SECONDS_BUCKETS, type MetricDef } from './catalog.js'
 import { GPU_LABELS, GPU_METRICS, type GpuLabel } from './gpu-metrics.js'
 
 /** DCGM_CLOCKS_EVENT_REASON_* bits (= NVML's), decoded into shoal_gpu_clock_event_reason. */
-export const CLOCK_EVENT_REASONS: ReadonlyArray<readonly [string, number]> = [
-  ['gpu_idle', 0x1],
-  ['clocks_setting', 0x2],
-  ['sw_power_cap', 0x4],
-  ['hw_slowdown', 0x8],
-  ['sync_boost', 0x10],
-  ['sw_thermal', 0x20],
-  ['hw_thermal', 0x40],
-  ['hw_power_brake', 0x80],
-  ['display_clocks', 0x100],
-]
+export { CLOCK_EVENT_REASONS }
 
 /**
  * Incident ids remembered so each is counted once. Far above the incidents a node opens in a
@@ -39,7 +31,6 @@ export const CLOCK_EVENT_REASONS: ReadonlyArray<readonly [string, number]> = [
 export const INCIDENT_IDS_MAX = 4096
 /** A verdict lists its rules; a policy gone wrong must not mint unbounded series. */
 export const REASON_SERIES_MAX = 64
-const XID_GPU_LOST = 79
 
 type Labels = Record<string, string>
 type Catalog = typeof CATALOG
@@ -131,8 +122,7 @@ export class AgentMetrics {
       }
       if (sample.clockEventReasons !== undefined) {
         for (const [reason, mask] of CLOCK_EVENT_REASONS) {
-          // The mask is a double that may pass 2^32; division tests a bit without int32 conversion.
-          this.#g.clockEventReason.set({ ...labels, reason }, Math.floor(sample.clockEventReasons / mask) % 2)
+          this.#g.clockEventReason.set({ ...labels, reason }, hasClockEventReason(sample.clockEventReasons, mask) ? 1 : 0)
         }
       }
     }

@@ -32,8 +32,22 @@ const CODE_MAX_DIGITS = 6
 /** GPU_LOST and XID 79 are one fault (proto GpuEventKind; dedup shares their key). */
 export const XID_GPU_LOST = 79
 const XID_NVLINK = 74
-const XID_NVLINK5_FIRST = 144
-const XID_NVLINK5_LAST = 150
+export const XID_NVLINK5_FIRST = 144
+export const XID_NVLINK5_LAST = 150
+/** "caused by previous Xid N": names the XID it follows. */
+export const XID_CAUSED_BY_PREVIOUS = 45
+/** "GPU recovery action changed from ... to ...": names the action. */
+export const XID_RECOVERY_ACTION_CHANGED = 154
+
+/**
+ * XIDs whose meaning is in the kernel-log text (NVLink5 decode, 154's action, 45's cause): NVML's
+ * event carries only the code, so the later kernel line is richer, not a duplicate
+ * (xid-catalog.md §8: keep the richer record).
+ */
+export function xidMeaningIsInText (xid: number): boolean {
+  return xid === XID_CAUSED_BY_PREVIOUS || xid === XID_RECOVERY_ACTION_CHANGED ||
+    (xid >= XID_NVLINK5_FIRST && xid <= XID_NVLINK5_LAST)
+}
 
 export interface KmsgContext {
   /** The record's sequence number; 0 for a pasted line. */
