@@ -17,5 +17,20 @@ export const DEFAULT_ADMIN_SOCKET_MODE = 0o660
 export type AdminErrorCode =
   | 'bad-request' // the frame or the message in it could not be read; the agent closes the connection
   | 'unsupported-version' // the request's version is not ADMIN_PROTOCOL_VERSION
-  | 'busy' // too many connections open; try again
+  | 'busy' // too many connections open, or too many commands waiting on the coordinator; try again
   | 'internal' // the agent failed answering a well-formed request
+  // Fleet requests (agent/admin/fleet.ts); the connection stays open after each.
+  | 'mesh-off' // this agent runs without a mesh (mesh.key_file not set): it knows only itself
+  | 'unknown-node' // no node matches the id, name or prefix given
+  | 'ambiguous-node' // more than one node matches; the message names them
+  | 'no-coordinator' // no coordinator is known (none elected yet, or not heard from)
+  | 'not-coordinator' // the node asked to coordinate is not the coordinator (it changed meanwhile)
+  | 'not-member' // this agent is not (yet) a member of the fleet, or the target left it
+  | 'timeout' // the command got no answer in time; it may still be applied (shoal events)
+  | 'refused' // the command was refused (stale term, wrong target, ...); the message says why
+
+/** Every code above, for checks and docs. */
+export const ADMIN_ERROR_CODES: readonly AdminErrorCode[] = [
+  'bad-request', 'unsupported-version', 'busy', 'internal',
+  'mesh-off', 'unknown-node', 'ambiguous-node', 'no-coordinator', 'not-coordinator', 'not-member', 'timeout', 'refused',
+]

@@ -2,21 +2,16 @@
 // agent sees them, asked over its admin socket.
 import { create, toJson } from '@bufbuild/protobuf'
 import {
-  AdminRequestSchema,
   HealthAction,
   HealthReportSchema,
   HealthRequestSchema,
   HealthState,
-  type GpuSummary,
   type HealthReport,
-  type Incident,
-  type Reason,
 } from '../../proto/gen/shoal_pb.js'
-import { adminRequest, AdminClientError } from '../admin/client.js'
-import { ADMIN_PROTOCOL_VERSION } from '../admin/protocol.js'
 import { actionName, stateName } from '../health/action.js'
+import { ask, READ_TIMEOUT_MS } from './ask.js'
+import { bootGateLines, GPU_COLUMNS, INCIDENT_COLUMNS, iso, REASON_COLUMNS, section } from './format.js'
 import type { Output } from './gpus.js'
-import { renderTable, type Column } from './table.js'
 
 export interface HealthOptions {
   socketPath: string
@@ -37,7 +32,7 @@ export const HEALTH_EXIT = {
 } as const
 
 /** The agent answers from memory; five seconds without an answer means it is wedged, not slow. */
-export const HEALTH_TIMEOUT_MS = 5_000
+export const HEALTH_TIMEOUT_MS = READ_TIMEOUT_MS
 
 /** More incidents than anyone reads in a terminal; the agent's journal bounds them anyway. */
 const MAX_INCIDENTS = 1000
@@ -48,28 +43,15 @@ export async function healthCommand (options: HealthOptions, io: Output): Promis
     io.err(`shoal health: --incidents takes a whole number from 0 to ${MAX_INCIDENTS}, not "${options.incidents ?? ''}"\n`)
     return HEALTH_EXIT.usage
   }
-  const request = create(AdminRequestSchema, {
-    version: ADMIN_PROTOCOL_VERSION,
+  const asked = await ask({
+    socketPath: options.socketPath,
     request: { case: 'health', value: create(HealthRequestSchema, { incidents }) },
-  })
-  let response
-  try {
-    response = await adminRequest(options.socketPath, request, { timeoutMs: options.timeoutMs ?? HEALTH_TIMEOUT_MS })
-  } catch (err) {
-    if (!(err instanceof AdminClientError)) throw err
-    io.err(`shoal: ${err.message}\n`)
-    return HEALTH_EXIT.unreachable
-  }
-  const answer = response.response
-  if (answer.case === 'error') {
-    io.err(`shoal: the agent on ${options.socketPath} answered ${answer.value.code}: ${answer.value.message}\n`)
-    return HEALTH_EXIT.unreachable
-  }
-  if (answer.case !== 'health') {
-    io.err(`shoal: the agent on ${options.socketPath} answered without a health report\n`)
-    return HEALTH_EXIT.unreachable
-  }
-  const report = answer.value
+    expect: 'health',
+    what: 'a health report',
+    timeoutMs: options.timeoutMs ?? HEALTH_TIMEOUT_MS,
+  }, io)
+  if (!asked.ok) return HEALTH_EXIT.unreachable
+  const report = asked.value
   io.out(options.json ? JSON.stringify(toJson(HealthReportSchema, report), null, 2) + '\n' : renderReport(report))
   return exitCode(report.verdict?.state ?? HealthState.UNKNOWN)
 }
@@ -96,7 +78,7 @@ export function renderReport (report: HealthReport): string {
     `node ${report.node || '?'}: ${stateName(verdict?.state ?? HealthState.UNKNOWN).toUpperCase()} (action: ${actionName(verdict?.action ?? HealthAction.NONE)})`,
     `as of ${iso(report.timeMs)}, journal seq ${report.journalSeq}`,
     ...policyLines(report),
-    ...bootGateLines(report),
+    ...bootGateLines(report.bootGate),
     '',
     ...section('reasons', verdict?.reasons ?? [], REASON_COLUMNS),
     '',
@@ -119,61 +101,4 @@ function policyLines (report: HealthReport): string[] {
     )
   }
   return lines
-}
-
-function bootGateLines (report: HealthReport): string[] {
-  const g = report.bootGate
-  if (g === undefined) return ['boot gate: not run yet']
-  const models = [...new Set(g.models)].join(', ')
-  if (g.passed) return [`boot gate: passed at ${iso(g.timeMs)} (${g.gpuCount} GPU${g.gpuCount === 1 ? '' : 's'}${models === '' ? '' : `: ${models}`})`]
-  const failures = g.failures.length === 0 ? ['  - (no reason given)'] : g.failures.map((f) => `  - ${f}`)
-  return [`boot gate: FAILED at ${iso(g.timeMs)}`, ...failures]
-}
-
-function section<Row> (title: string, rows: readonly Row[], columns: ReadonlyArray<Column<Row>>): string[] {
-  if (rows.length === 0) return [`${title}: none`]
-  return [`${title} (${rows.length}):`, renderTable(columns, rows)]
-}
-
-const REASON_COLUMNS: ReadonlyArray<Column<Reason>> = [
-  { header: 'RULE', value: (r) => r.rule },
-  { header: 'GPU', value: (r) => r.gpuIndex === undefined ? 'node' : String(r.gpuIndex) },
-  { header: 'STATE', value: (r) => stateName(r.state) },
-  { header: 'ACTION', value: (r) => actionName(r.action) },
-  { header: 'SINCE', value: (r) => iso(r.sinceMs) },
-  { header: 'MESSAGE', value: (r) => oneLine(r.message) },
-]
-
-const GPU_COLUMNS: ReadonlyArray<Column<GpuSummary>> = [
-  { header: 'GPU', value: (g) => String(g.index), align: 'right' },
-  { header: 'NAME', value: (g) => g.name || '-' },
-  { header: 'STATE', value: (g) => stateName(g.state) },
-  { header: 'ACTION', value: (g) => actionName(g.action) },
-  { header: 'TEMP', value: (g) => g.temperatureGpuC === undefined ? '-' : `${g.temperatureGpuC} C`, align: 'right' },
-  { header: 'POWER', value: (g) => g.powerMw === undefined ? '-' : `${Math.round(g.powerMw / 1000)} W`, align: 'right' },
-  { header: 'LOST', value: (g) => g.lost ? 'LOST' : '-' },
-]
-
-const INCIDENT_COLUMNS: ReadonlyArray<Column<Incident>> = [
-  { header: 'ID', value: (i) => i.id },
-  { header: 'CLASS', value: (i) => i.class || '-' },
-  { header: 'ACTION', value: (i) => actionName(i.action) },
-  { header: 'OPEN', value: (i) => i.open ? 'open' : 'closed' },
-  { header: 'FIRST', value: (i) => iso(i.firstMs) },
-  { header: 'LAST', value: (i) => iso(i.lastMs) },
-  // event_count counts every member; events holds only the first few.
-  { header: 'EVENTS', value: (i) => String(Math.max(i.eventCount, i.events.length)), align: 'right' },
-  { header: 'PRIMARY', value: (i) => oneLine(i.primary) || '-' },
-]
-
-/** ISO-8601 UTC; '-' for 0 (never set), and no throw on a value Date cannot hold. */
-function iso (ms: number): string {
-  if (ms === 0) return '-'
-  const d = new Date(ms)
-  return Number.isNaN(d.getTime()) ? `?(${ms})` : d.toISOString()
-}
-
-/** A table row is one line: a message with newlines (a kernel log line can have them) would break it. */
-function oneLine (text: string): string {
-  return text.replace(/\s*\n\s*/g, ' / ')
 }

@@ -4,9 +4,12 @@ import { DEFAULT_NVML_LIBRARY } from '../../native/nvml.js'
 import { FAKE_LIBRARY } from '../../native/fake/machine.js'
 import { gpusCommand, type Output } from './gpus.js'
 import { healthCommand } from './health.js'
-import { DEFAULT_ADMIN_SOCKET_PATH } from '../admin/protocol.js'
-import { agentCommand, type ProcessSignals } from './agent.js'
+// Type only: the daemon (libp2p, the store) loads when `shoal agent` runs, not for every command.
+import type { ProcessSignals } from './agent.js'
 import { policyCommand } from './policy.js'
+import { socketPathOf } from './ask.js'
+import { coordinatorCommand, eventsCommand, FLEET_EXIT, nodeCommand, nodesCommand, statusCommand } from './fleet.js'
+import { writeCommand } from './command.js'
 
 export type { Output }
 
@@ -23,12 +26,34 @@ commands:
   policy check FILE        validate a health policy; exits 0 valid, 1 invalid
   policy default           print the built-in health policy
 
+fleet commands (answered by the local agent; [--socket PATH] [--json] on each):
+  status                   the fleet: coordinator, council, counts, every node
+  nodes [--pool P]         every node (or one pool's): state, health, action, flags
+  node ID                  one node in detail (ID: peer id, name, or a unique prefix or id end)
+  events [--since 10m|TIME] [--limit N] [--node ID]
+                           what changed in the fleet, oldest first (default: the last 100)
+  coordinator              term, coordinator, council, this agent's role and lease
+  cordon ID [--reason TEXT] [--timeout 40s]
+  uncordon ID [--reason TEXT] [--timeout 40s]
+  drain ID [--reason TEXT] [--timeout 15m]
+                           ask the coordinator to cordon, uncordon or drain a node; waits for
+                           the node's acknowledgement
+  fleet commands exit 0 ok, 1 agent unreachable or answered an error, 2 usage error,
+  3 unknown or ambiguous node, 4 no mesh on this agent, 5 no coordinator, 6 refused,
+  7 the node's hook failed, 8 no answer in time (a write may still be applied)
+
 options:
   --config FILE  the agent's YAML config (docs/config.md)
   --fake         use Shoal's fake NVML library (8 x H100 unless SHOAL_FAKE_NVML_STATE names a state file)
   --json         machine-readable output
   --socket PATH  the agent's admin socket (default: SHOAL_ADMIN_SOCKET, else /run/shoal/admin.sock)
   --incidents N  how many recent incidents to show (default: the agent's, 10)
+  --pool P       only the nodes of pool P
+  --since S      events since a duration ago (10m, 2h) or an ISO-8601 time
+  --limit N      at most N events, the newest (1..10000; default 100)
+  --node ID      only the events about one node
+  --reason TEXT  why, for the audit trail (default: "shoal <command> by $USER")
+  --timeout D    how long a write waits for its acknowledgement
   -h, --help     this text
 
 environment:
@@ -49,6 +74,12 @@ export async function main (argv: string[], io: Output, env: NodeJS.ProcessEnv, 
         config: { type: 'string' },
         socket: { type: 'string' },
         incidents: { type: 'string' },
+        pool: { type: 'string' },
+        since: { type: 'string' },
+        limit: { type: 'string' },
+        node: { type: 'string' },
+        reason: { type: 'string' },
+        timeout: { type: 'string' },
         help: { type: 'boolean', short: 'h', default: false },
       },
     })
@@ -65,6 +96,7 @@ export async function main (argv: string[], io: Output, env: NodeJS.ProcessEnv, 
     io.err(`shoal: no command given\n\n${USAGE}`)
     return 2
   }
+  if (Object.hasOwn(FLEET_COMMANDS, command)) return await fleet(command as FleetCommand, rest, parsed.values, env, io)
   if (rest.length > 0 && command !== 'policy') {
     io.err(`shoal: unexpected argument "${rest[0]}"\n\n${USAGE}`)
     return 2
@@ -76,15 +108,68 @@ export async function main (argv: string[], io: Output, env: NodeJS.ProcessEnv, 
       return await gpusCommand({ libraryPath, json: parsed.values.json, fake }, io)
     }
     case 'health': {
-      const socketPath = parsed.values.socket ?? (env.SHOAL_ADMIN_SOCKET || DEFAULT_ADMIN_SOCKET_PATH)
+      const socketPath = socketPathOf(parsed.values.socket, env)
       return await healthCommand({ socketPath, incidents: parsed.values.incidents, json: parsed.values.json }, io)
     }
-    case 'agent':
+    case 'agent': {
+      const { agentCommand } = await import('./agent.js')
       return await agentCommand({ configPath: parsed.values.config, fake: parsed.values.fake }, io, signals)
+    }
     case 'policy':
       return policyCommand(rest, io)
     default:
       io.err(`shoal: unknown command "${command}"\n\n${USAGE}`)
       return 2
+  }
+}
+
+/** Each fleet command: its positional argument, if any, and the options it takes besides --socket and --json. */
+const FLEET_COMMANDS = {
+  status: { id: false, options: [] },
+  nodes: { id: false, options: ['pool'] },
+  node: { id: true, options: [] },
+  events: { id: false, options: ['since', 'limit', 'node'] },
+  coordinator: { id: false, options: [] },
+  cordon: { id: true, options: ['reason', 'timeout'] },
+  uncordon: { id: true, options: ['reason', 'timeout'] },
+  drain: { id: true, options: ['reason', 'timeout'] },
+} as const satisfies Record<string, { id: boolean, options: readonly string[] }>
+type FleetCommand = keyof typeof FLEET_COMMANDS
+
+interface Values {
+  socket?: string | undefined
+  json?: boolean | undefined
+  pool?: string | undefined
+  since?: string | undefined
+  limit?: string | undefined
+  node?: string | undefined
+  reason?: string | undefined
+  timeout?: string | undefined
+  [other: string]: string | boolean | undefined
+}
+
+async function fleet (command: FleetCommand, rest: readonly string[], v: Values, env: NodeJS.ProcessEnv, io: Output): Promise<number> {
+  const spec = FLEET_COMMANDS[command]
+  const usage = (message: string): number => {
+    io.err(`shoal ${command}: ${message}\n\n${USAGE}`)
+    return FLEET_EXIT.usage
+  }
+  const allowed = new Set<string>(['socket', 'json', 'help', ...spec.options])
+  const stray = Object.keys(v).find((k) => !allowed.has(k) && v[k] !== undefined && v[k] !== false)
+  if (stray !== undefined) return usage(`--${stray} is not an option of ${command}`)
+  const [id, extra] = rest
+  if (spec.id && id === undefined) return usage('give the node: a peer id, a name, or a unique prefix')
+  if (extra !== undefined || (!spec.id && id !== undefined)) return usage(`unexpected argument "${extra ?? id ?? ''}"`)
+  const o = { socketPath: socketPathOf(v.socket, env), json: v.json === true }
+  switch (command) {
+    case 'status': return await statusCommand(o, io)
+    case 'nodes': return await nodesCommand({ ...o, pool: v.pool }, io)
+    case 'node': return await nodeCommand({ ...o, id: id ?? '' }, io)
+    case 'events': return await eventsCommand({ ...o, since: v.since, limit: v.limit, node: v.node, nowMs: Date.now() }, io)
+    case 'coordinator': return await coordinatorCommand(o, io)
+    case 'cordon':
+    case 'uncordon':
+    case 'drain':
+      return await writeCommand(command, { ...o, target: id ?? '', reason: v.reason, timeout: v.timeout, user: env.SUDO_USER || env.USER }, io)
   }
 }

@@ -5,6 +5,8 @@
 import { isAbsolute } from 'node:path'
 import { isIP } from 'node:net'
 import * as z from 'zod'
+import { multiaddr } from '@multiformats/multiaddr'
+import { peerIdFromString } from '@libp2p/peer-id'
 import { DURATION_HINT, formatDuration, parseDuration } from '../lib/duration.js'
 
 /** What the reference table shows for a field. */
@@ -68,9 +70,14 @@ function checkInt (v: unknown, min: number, max: number): { ok: true, value: num
   return ok(v)
 }
 
-export function intField (spec: { default: number, min: number, max: number, doc: string }) {
-  return leaf<number>((v) => checkInt(v, spec.min, spec.max), spec.default,
-    { type: `integer (${spec.min}..${spec.max})`, default: String(spec.default), doc: spec.doc })
+export function intField (spec: { default: number, min: number, max: number, odd?: boolean, doc: string }) {
+  if (spec.odd === true && spec.default % 2 === 0) throw new RangeError(`default ${spec.default} is not odd`)
+  return leaf<number>((v) => {
+    const r = checkInt(v, spec.min, spec.max)
+    if (r.ok && spec.odd === true && r.value % 2 === 0) return fail(`must be odd (a majority of an even count tolerates no more failures than one fewer), got ${r.value}`)
+    return r
+  }, spec.default,
+  { type: `${spec.odd === true ? 'odd ' : ''}integer (${spec.min}..${spec.max})`, default: String(spec.default), doc: spec.doc })
 }
 
 export function nullableIntField (spec: { min: number, max: number, doc: string }) {
@@ -226,4 +233,109 @@ export function socketModeField (spec: { default: string, doc: string }) {
   const fallback = check(spec.default)
   if (!fallback.ok) throw new RangeError(`bad default mode ${spec.default}`)
   return leaf<number>(check, fallback.value, { type: 'octal mode string', default: `"${spec.default}"`, doc: spec.doc })
+}
+
+/** What a multiaddr list accepts. Shoal's mesh speaks TCP only (DESIGN.md §4). */
+export type MultiaddrUse =
+  | 'listen' // an address to bind: /ip4 or /ip6, /tcp, no /p2p
+  | 'announce' // what peers should dial: /ip4, /ip6 or /dns*, /tcp, no /p2p (the agent adds its own)
+  | 'bootstrap' // a peer to dial: /ip4, /ip6 or /dns*, /tcp, then /p2p/<peer id>
+
+const MULTIADDR_MAX_CHARS = 512
+const DNS_PROTOCOLS = new Set(['dns', 'dns4', 'dns6'])
+
+/** A multiaddr's text in canonical form, or why it is not one `use` accepts. */
+export function checkMultiaddr (text: string, use: MultiaddrUse): { ok: true, value: string } | { ok: false, message: string } {
+  const shape = use === 'listen' ? '/ip4|ip6/<address>/tcp/<port>'
+    : use === 'announce' ? '/ip4|ip6|dns4|dns6|dns/<host>/tcp/<port>'
+      : '/ip4|ip6|dns4|dns6|dns/<host>/tcp/<port>/p2p/<peer id>'
+  const bad = (why: string): { ok: false, message: string } => ({ ok: false, message: `${show(text)} ${why}` })
+  if (text.length > MULTIADDR_MAX_CHARS) return bad(`is longer than ${MULTIADDR_MAX_CHARS} characters`)
+  let components
+  let canonical: string
+  try {
+    const ma = multiaddr(text)
+    components = ma.getComponents()
+    canonical = ma.toString()
+  } catch (err) {
+    return bad(`is not a multiaddr: ${(err as Error).message} (expected ${shape})`)
+  }
+  const [host, tcp, p2p, ...rest] = components
+  const hostOk = host !== undefined && (host.name === 'ip4' || host.name === 'ip6' || (use !== 'listen' && DNS_PROTOCOLS.has(host.name)))
+  const tail = use === 'bootstrap' ? p2p?.name === 'p2p' && rest.length === 0 : p2p === undefined
+  if (!hostOk || tcp?.name !== 'tcp' || !tail) {
+    if (use !== 'bootstrap' && p2p?.name === 'p2p') return bad(`ends in /p2p/...: ${use} addresses are this agent's own, without a peer id (expected ${shape})`)
+    if (use === 'bootstrap' && host !== undefined && tcp?.name === 'tcp' && p2p === undefined) {
+      return bad(`has no /p2p/<peer id>: a bootstrap address names the agent to dial (expected ${shape})`)
+    }
+    return bad(`is not a TCP address Shoal can use (expected ${shape})`)
+  }
+  if (use === 'bootstrap') {
+    try {
+      peerIdFromString(p2p?.value ?? '')
+    } catch {
+      return bad(`has ${show(p2p?.value ?? '')} after /p2p/, which is not a peer id (12D3KooW...)`)
+    }
+  }
+  return { ok: true, value: canonical }
+}
+
+/** A list of multiaddrs, canonicalised; an item that does not parse is named by its index. */
+export function multiaddrListField (spec: { default: readonly string[], use: MultiaddrUse, minItems: number, maxItems: number, doc: string }) {
+  for (const d of spec.default) if (!checkMultiaddr(d, spec.use).ok) throw new RangeError(`bad default multiaddr ${d}`)
+  const example = spec.use === 'bootstrap' ? '"/ip4/10.0.0.5/tcp/7700/p2p/12D3KooW..."' : '"/ip4/0.0.0.0/tcp/7700"'
+  return leaf<readonly string[]>((v) => {
+    if (!Array.isArray(v)) return fail(`expected a list of multiaddrs, e.g. [${example}], got ${show(v)}`)
+    if (v.length < spec.minItems || v.length > spec.maxItems) {
+      return fail(`must have ${spec.minItems}..${spec.maxItems} addresses, got ${v.length}`)
+    }
+    const problems: Problem[] = []
+    const seen = new Set<string>()
+    const out: string[] = []
+    v.forEach((item: unknown, i) => {
+      if (typeof item !== 'string') {
+        problems.push({ path: [String(i)], message: `expected a multiaddr string, e.g. ${example}, got ${show(item)}` })
+        return
+      }
+      const r = checkMultiaddr(item, spec.use)
+      if (!r.ok) problems.push({ path: [String(i)], message: r.message })
+      else if (seen.has(r.value)) problems.push({ path: [String(i)], message: `${show(item)} is listed twice` })
+      else {
+        seen.add(r.value)
+        out.push(r.value)
+      }
+    })
+    return problems.length > 0 ? { ok: false, problems } : ok(out)
+  }, spec.default, { type: `list of multiaddrs (${spec.minItems}..${spec.maxItems})`, default: `[${spec.default.join(', ')}]`, doc: spec.doc })
+}
+
+/** argv is passed to execve as is: bounded so a typo cannot hand the kernel megabytes. */
+const ARGV_MAX_ITEMS = 64
+const ARGV_ITEM_MAX_BYTES = 4096
+
+/** A program and its arguments, run without a shell; null: none. */
+export function argvField (spec: { doc: string }) {
+  return leaf<readonly string[] | null>((v) => {
+    if (v === null) return ok(null)
+    if (typeof v === 'string') {
+      return fail(`expected a list (the program, then each argument), e.g. [${JSON.stringify(v.split(/\s+/)[0] ?? v)}], ` +
+        `got the string ${show(v)}: hooks run without a shell, so a string is not split`)
+    }
+    if (!Array.isArray(v)) return fail(`expected a list (the program, then each argument) or null, got ${show(v)}`)
+    if (v.length === 0 || v.length > ARGV_MAX_ITEMS) return fail(`must have 1..${ARGV_MAX_ITEMS} items (the program, then its arguments), got ${v.length}`)
+    const problems: Problem[] = []
+    v.forEach((item: unknown, i) => {
+      if (typeof item !== 'string') {
+        const hint = typeof item === 'number' || typeof item === 'boolean' ? ` (quote it: "${item}")` : ''
+        problems.push({ path: [String(i)], message: `expected a string, got ${show(item)}${hint}` })
+      } else if (item.includes('\0')) {
+        problems.push({ path: [String(i)], message: 'an argument cannot contain a NUL character' })
+      } else if (Buffer.byteLength(item) > ARGV_ITEM_MAX_BYTES) {
+        problems.push({ path: [String(i)], message: `an argument is at most ${ARGV_ITEM_MAX_BYTES} bytes` })
+      } else if (i === 0 && !isAbsolute(item)) {
+        problems.push({ path: ['0'], message: `the program ${show(item)} must be an absolute path (the agent does not search PATH)` })
+      }
+    })
+    return problems.length > 0 ? { ok: false, problems } : ok([...v] as string[])
+  }, null, { type: 'list of strings (argv) or null', default: 'null', doc: spec.doc })
 }

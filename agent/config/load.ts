@@ -39,7 +39,34 @@ export interface AgentConfig {
   readonly metrics: { readonly listen: ListenAddress | null }
   /** `mode` is the file mode as a number (0o660), ready for chmod. */
   readonly admin: { readonly socket: string, readonly mode: number }
+  readonly mesh: AgentMeshConfig
+  readonly hooks: HooksConfig
   readonly log: { readonly level: LogLevel }
+}
+
+/** YAML `mesh:`. Multiaddrs are validated and in canonical text form (`multiaddr(s).toString()`). */
+export interface AgentMeshConfig {
+  readonly fleet: string
+  /** null: no mesh; the agent runs alone and fleet admin requests answer `mesh-off`. */
+  readonly keyFile: string | null
+  readonly listen: readonly string[]
+  readonly announce: readonly string[]
+  /** Each ends in /p2p/<peer id>. */
+  readonly bootstrap: readonly string[]
+  readonly coordinatorEligible: boolean
+  /** Odd, 1..7. */
+  readonly councilSize: number
+}
+
+/** YAML `hooks:`. Each hook is an argv list (absolute program path first) or null: record only. */
+export interface HooksConfig {
+  readonly cordon: readonly string[] | null
+  readonly uncordon: readonly string[] | null
+  readonly drain: readonly string[] | null
+  readonly drainStatus: readonly string[] | null
+  readonly timeoutMs: number
+  readonly drainTimeoutMs: number
+  readonly drainPollMs: number
 }
 
 export interface LoadOptions {
@@ -120,6 +147,24 @@ function toAgentConfig (p: ParsedConfig, hostname: string): AgentConfig {
     },
     metrics: { listen: p.metrics.listen },
     admin: { socket: p.admin.socket, mode: p.admin.mode },
+    mesh: {
+      fleet: p.mesh.fleet,
+      keyFile: p.mesh.key_file,
+      listen: p.mesh.listen,
+      announce: p.mesh.announce,
+      bootstrap: p.mesh.bootstrap,
+      coordinatorEligible: p.mesh.coordinator_eligible,
+      councilSize: p.mesh.council_size,
+    },
+    hooks: {
+      cordon: p.hooks.cordon,
+      uncordon: p.hooks.uncordon,
+      drain: p.hooks.drain,
+      drainStatus: p.hooks.drain_status,
+      timeoutMs: p.hooks.timeout,
+      drainTimeoutMs: p.hooks.drain_timeout,
+      drainPollMs: p.hooks.drain_poll,
+    },
     log: { level: p.log.level },
   }
 }

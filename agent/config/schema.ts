@@ -3,7 +3,9 @@
 // docs/config.md's reference table is rendered from this file; load.ts maps it to AgentConfig.
 // YAML names are snake_case; each section is a strict mapping (an unknown key is an error).
 import * as z from 'zod'
+import { formatDuration } from '../lib/duration.js'
 import {
+  argvField,
   boolField,
   durationField,
   enumField,
@@ -11,6 +13,7 @@ import {
   labelsField,
   libraryField,
   listenField,
+  multiaddrListField,
   nullableIntField,
   nullablePathField,
   nullableStringField,
@@ -27,6 +30,16 @@ export type LogLevel = typeof LOG_LEVELS[number]
 function section<S extends z.core.$ZodLooseShape> (shape: S) {
   // The cast: zod cannot see that {} satisfies a generic shape whose every field has a default.
   return z.strictObject(shape).prefault({} as never)
+}
+
+/** A problem that only shows between fields of one section: the field to blame and why. */
+interface Relation { readonly field: string, readonly message: string }
+
+/** A section whose fields must also agree with each other (checked once each field is valid). */
+function relatedSection<S extends z.core.$ZodLooseShape> (shape: S, relations: (v: z.output<z.ZodObject<S, z.core.$strict>>) => Relation[]) {
+  return z.strictObject(shape).superRefine((v, ctx) => {
+    for (const r of relations(v)) ctx.addIssue({ code: 'custom', message: r.message, path: [r.field], input: v })
+  }).prefault({} as never)
 }
 
 const node = section({
@@ -187,6 +200,123 @@ const admin = section({
   }),
 })
 
+const mesh = relatedSection({
+  fleet: stringField({
+    default: 'default',
+    maxChars: 63,
+    pattern: /^[a-z0-9][a-z0-9-]{0,62}$/,
+    what: 'a fleet id (lower-case letters, digits, "-"; up to 63; not starting with "-")',
+    doc: 'The fleet this agent belongs to. Gossip topics are `shoal/<fleet>/...` and a message ' +
+      'naming another fleet is rejected, so two fleets that share a key still cannot mix. Change it ' +
+      'only with every agent of the fleet.',
+  }),
+  key_file: nullablePathField({
+    doc: 'The fleet key: a libp2p pre-shared key file (`/key/swarm/psk/1.0.0/`, `/base16/`, 64 hex ' +
+      'digits, one per line). Only hosts with the key can connect at all. null: no mesh; the agent ' +
+      'judges its own node and answers `shoal health`, and fleet requests answer `mesh-off`.',
+  }),
+  listen: multiaddrListField({
+    default: ['/ip4/0.0.0.0/tcp/7700'],
+    use: 'listen',
+    minItems: 1,
+    maxItems: 16,
+    doc: 'Where the agent accepts mesh connections: /ip4 or /ip6 multiaddrs over TCP. Port 7700 by ' +
+      'default; every interface, because peers are other hosts (the fleet key keeps strangers out). ' +
+      'Port 0 takes any free port (tests).',
+  }),
+  announce: multiaddrListField({
+    default: [],
+    use: 'announce',
+    minItems: 0,
+    maxItems: 16,
+    doc: 'Addresses advertised to peers instead of the listen ones: needed behind NAT, or where ' +
+      'listen is 0.0.0.0 and peers should use one interface. DNS names allowed. Empty: the listen ' +
+      'addresses, with 0.0.0.0 expanded to the host\'s interfaces.',
+  }),
+  bootstrap: multiaddrListField({
+    default: [],
+    use: 'bootstrap',
+    minItems: 0,
+    maxItems: 64,
+    doc: 'Agents already in the fleet, as multiaddrs ending in /p2p/<peer id>; any one that answers ' +
+      'is enough, a few guard against one being down. Empty: this agent founds the fleet (a council ' +
+      'of one) unless its store already knows peers. Needs key_file.',
+  }),
+  coordinator_eligible: boolField({
+    default: true,
+    doc: 'May this agent sit on the council and become coordinator. Turn off on hosts that should ' +
+      'never run cloud API calls (no credentials, a flaky network). A fleet needs at least one ' +
+      'eligible agent; council_size of them take part in elections.',
+  }),
+  council_size: intField({
+    default: 5,
+    min: 1,
+    max: 7,
+    odd: true,
+    doc: 'Voters in the election council (Raft\'s rules, majority quorum). 5 survives two lost ' +
+      'voters; 3 survives one and elects a little faster; 7 survives three at the cost of more ' +
+      'lease traffic. Odd: an even council tolerates no more failures than one smaller. The fleet ' +
+      'grows its council to this size as eligible agents join.',
+  }),
+}, (m): Relation[] => {
+  if (m.key_file === null) {
+    return m.bootstrap.length > 0
+      ? [{ field: 'bootstrap', message: 'is set but key_file is null: without the fleet key the agent runs alone and never dials these peers' }]
+      : []
+  }
+  if (m.bootstrap.length === 0 && !m.coordinator_eligible) {
+    return [{ field: 'bootstrap', message: 'is empty, so this agent would found the fleet, but coordinator_eligible is false: give the address of an agent already in the fleet' }]
+  }
+  return []
+})
+
+const hooks = relatedSection({
+  cordon: argvField({
+    doc: 'Run when the coordinator cordons this node: the program (absolute path) and its arguments, ' +
+      'no shell, e.g. ["/usr/local/bin/shoal-cordon"]. It should stop new work landing here (kubectl ' +
+      'cordon, a Slurm drain state). null: the cordon is recorded and gossiped, nothing is run. ' +
+      'docs/hooks.md has the contract.',
+  }),
+  uncordon: argvField({
+    doc: 'Run when the node is uncordoned (also ends a drain). null: recorded only.',
+  }),
+  drain: argvField({
+    doc: 'Run to drain the node: start moving its workloads away. It may return at once (then ' +
+      'drain_status reports progress) or wait until they are gone; it runs for at most drain_timeout. ' +
+      'null: only drain_status is polled, or, without it, the drain is recorded at once.',
+  }),
+  drain_status: argvField({
+    doc: 'Polled every drain_poll during a drain: exit 0 and print the number of workloads still ' +
+      'running as the first word of stdout; 0 means drained. null: the drain counts as done when ' +
+      'the drain hook exits 0.',
+  }),
+  timeout: durationField({
+    default: '30s',
+    min: '1s',
+    max: '10m',
+    doc: 'Longest run of the cordon, uncordon and drain_status hooks; past it the hook\'s process ' +
+      'group is killed and the command fails. 30 s covers an API call to a busy scheduler; a hook ' +
+      'that hangs must not hold the command for long.',
+  }),
+  drain_timeout: durationField({
+    default: '10m',
+    min: '10s',
+    max: '24h',
+    doc: 'Longest drain, from the start of the drain hook to drain_status reporting 0; then the ' +
+      'drain fails ("N workloads still running after 10m") and the coordinator decides. 10 m lets ' +
+      'typical jobs checkpoint; raise it for long checkpoints.',
+  }),
+  drain_poll: durationField({
+    default: '5s',
+    min: '1s',
+    max: '10m',
+    doc: 'Time between two drain_status runs. Lower notices a finished drain sooner at the cost of ' +
+      'more scheduler queries.',
+  }),
+}, (h): Relation[] => h.drain_poll > h.drain_timeout
+  ? [{ field: 'drain_poll', message: `must not exceed drain_timeout (${formatDuration(h.drain_timeout)}), got ${formatDuration(h.drain_poll)}` }]
+  : [])
+
 const log = section({
   level: enumField({
     values: LOG_LEVELS,
@@ -205,6 +335,8 @@ export const agentConfigSchema = z.strictObject({
   store,
   metrics,
   admin,
+  mesh,
+  hooks,
   log,
 })
 

@@ -2,12 +2,21 @@
 // store, NVML, the kernel-log reader, the policy file, the metrics endpoint and the admin socket,
 // and feeds the HealthJudge core. Judgements are journaled before they are reported anywhere.
 import { create } from '@bufbuild/protobuf'
-import { watch, type FSWatcher } from 'node:fs'
+import { readFileSync, watch, type FSWatcher } from 'node:fs'
+import { multiaddr } from '@multiformats/multiaddr'
 import type { Logger } from 'pino'
 import {
-  AdminResponseSchema, GpuEventKind, HealthReportSchema, type AdminRequest, type AdminResponse,
-  type BootGate, type GpuEvent, type GpuSample, type HealthReport, type Incident,
+  AdminResponseSchema, GpuEventKind, HealthReportSchema, NodeMetaSchema, type AdminRequest, type AdminResponse,
+  type BootGate, type CommandKind, type CommandResult, type GpuEvent, type GpuSample, type HealthReport, type Incident,
 } from '../../proto/gen/shoal_pb.js'
+import { HookRunner } from '../actions/hooks.js'
+import { fleetHandler, type CommandWriter, type FleetReader } from '../admin/fleet.js'
+import { MeshDriver } from '../mesh/driver.js'
+import { DEFAULT_MESH_CONFIG } from '../mesh/node.js'
+import { parseFleetKey } from '../mesh/p2p/fleet-key.js'
+import { coordinatorStatus, fleetStatus, nodeViews } from '../mesh/views.js'
+import { systemRng, type Rng } from '../lib/rng.js'
+import { systemAlarm, type Alarm } from '../lib/time.js'
 import { openNvml, NvmlLoadError, type Nvml } from '../../native/nvml.js'
 import { AdminServer } from '../admin/server.js'
 import { adminError } from '../admin/dispatch.js'
@@ -39,7 +48,16 @@ export interface AgentOptions {
   nvmlLibrary?: string
   /** Skip the kernel log even if enabled (tests and benchmarks on hosts that have one). */
   kmsg?: boolean
+  /** One-shot timers for the mesh (default: the system's). */
+  alarm?: Alarm
+  /** Randomness for the mesh (default: seeded from the OS). */
+  rng?: Rng
 }
+
+/** The agent's version, gossiped in its metadata. */
+const AGENT_VERSION = '0.1.0'
+/** How long a cordon or uncordon may take end to end before the admin request says timeout. */
+const COMMAND_TIMEOUT_MS = 30_000
 
 /** Incidents `shoal health` shows when the request does not say. */
 const DEFAULT_HEALTH_INCIDENTS = 10
@@ -60,6 +78,7 @@ export class Agent {
   #kmsg: KmsgReader | undefined
   #metricsServer: MetricsServer | undefined
   #admin: AdminServer | undefined
+  #mesh: MeshDriver | undefined
   #bootGate: BootGate | undefined
   #tick: unknown
   #watcher: FSWatcher | undefined
@@ -101,6 +120,7 @@ export class Agent {
       agent.#metrics.observePolicy(loader.status)
       await agent.#journalNote(`started (${config.node.name}, policy ${loader.status.name}@${loader.status.digest})`)
       await agent.#startGpus()
+      await agent.#startMesh()
       await agent.#startServers()
       agent.#watchPolicy()
       agent.#tick = o.timers.setInterval(() => { agent.#apply(agent.#judge.tick(clock.wallMs())) }, config.sampling.intervalMs)
@@ -158,6 +178,7 @@ export class Agent {
     this.#kmsg?.stop()
     await this.#source?.stop()
     await this.#admin?.close()
+    await this.#mesh?.stop()
     await this.#metricsServer?.close()
     await this.#journalNote(`stopped (${reason})`)
     await this.#writes
@@ -231,12 +252,86 @@ export class Agent {
   }
 
   async #answer (req: AdminRequest): Promise<AdminResponse> {
-    switch (req.request.case) {
-      case 'health':
-        return create(AdminResponseSchema, { response: { case: 'health', value: this.health(req.request.value.incidents) } })
-      default:
-        return adminError('bad-request', 'this agent answers: health')
+    if (req.request.case === 'health') {
+      return create(AdminResponseSchema, { response: { case: 'health', value: this.health(req.request.value.incidents) } })
     }
+    const answer = await this.#fleetAnswer(req)
+    return answer ?? adminError('bad-request', `this agent does not answer ${req.request.case ?? 'an empty request'}`)
+  }
+
+  get mesh (): MeshDriver | undefined { return this.#mesh }
+
+  readonly #fleetAnswer = (req: AdminRequest): Promise<AdminResponse | undefined> => {
+    const mesh = this.#mesh
+    const clock = this.#o.clock
+    const reader: FleetReader | undefined = mesh === undefined
+      ? undefined
+      : {
+          status: () => fleetStatus(mesh.node, { fleet: this.#o.config.mesh.fleet, connectedPeers: mesh.host.connectedPeers().length, now: clock.wallMs() }),
+          nodes: () => nodeViews(mesh.node, clock.wallMs()),
+          events: (q) => mesh.node.fleet.events(q),
+          coordinator: () => coordinatorStatus(mesh.node, clock.wallMs()),
+        }
+    const writer: CommandWriter | undefined = mesh === undefined
+      ? undefined
+      : {
+          command: async (kind: CommandKind, target: string, reason: string): Promise<CommandResult> => {
+            const drain = kind === 3
+            return await mesh.command(kind, target, reason, drain ? this.#o.config.hooks.drainTimeoutMs + COMMAND_TIMEOUT_MS : COMMAND_TIMEOUT_MS)
+          },
+        }
+    return fleetHandler(reader, writer)(req)
+  }
+
+  async #startMesh (): Promise<void> {
+    const { config, clock, logger } = this.#o
+    const m = config.mesh
+    if (m.keyFile === null) {
+      logger.warn('mesh.key_file is not set: this agent runs alone (no gossip, no coordinator); fleet commands answer mesh-off')
+      return
+    }
+    const fleetKey = parseFleetKey(readFileSync(m.keyFile, 'utf8'), m.keyFile)
+    const loopback = [...m.listen, ...m.announce].every((a) => isLoopback(a))
+    const labels = config.node.labels
+    this.#mesh = await MeshDriver.start({
+      fleet: m.fleet,
+      fleetKey,
+      listen: [...m.listen],
+      announce: [...m.announce],
+      bootstrap: [...m.bootstrap],
+      eligible: m.coordinatorEligible,
+      meta: create(NodeMetaSchema, {
+        name: config.node.name,
+        pool: config.node.pool,
+        labels: { ...labels },
+        coordinatorEligible: m.coordinatorEligible,
+        agentVersion: AGENT_VERSION,
+        expectedGpus: config.node.expect.gpus ?? undefined,
+        expectedModel: config.node.expect.model ?? '',
+        zone: labels.zone ?? '',
+        rack: labels.rack ?? '',
+        region: labels.region ?? '',
+      }),
+      config: { ...DEFAULT_MESH_CONFIG, election: { ...DEFAULT_MESH_CONFIG.election, councilSize: m.councilSize } },
+      store: this.#store,
+      sync: config.store.sync,
+      hooks: new HookRunner(config.hooks, { node: this.#store.identity.peerId, nodeName: config.node.name }),
+      log: logger.child({ part: 'mesh' }),
+      clock,
+      alarm: this.#o.alarm ?? systemAlarm,
+      rng: this.#o.rng ?? systemRng(),
+      loopback,
+    })
+    this.#publishHealth()
+  }
+
+  #publishHealth (): void {
+    this.#mesh?.setHealth({
+      verdict: this.#judge.verdict(),
+      incidents: this.#judge.incidents(8),
+      gpus: this.#judge.gpuSummaries(),
+      bootGate: this.#bootGate,
+    })
   }
 
   #watchPolicy (): void {
@@ -285,6 +380,7 @@ export class Agent {
     // Speak only after the journal has it (DESIGN.md §2: persist before you speak).
     this.#writes = this.#writes.then(() => {
       for (const i of incidents) this.#metrics.observeIncident(i)
+      if (verdict !== undefined || incidents.length > 0) this.#publishHealth()
       if (verdict !== undefined) {
         this.#metrics.observeVerdict(verdict)
         const level = verdict.state >= 3 ? 'error' : verdict.state === 2 ? 'warn' : 'info'
@@ -313,5 +409,14 @@ export class Agent {
   async #journalNote (note: string): Promise<void> {
     this.#enqueue([{ timeMs: this.#o.clock.wallMs(), entry: { case: 'note', value: note } }])
     await this.#writes
+  }
+}
+
+function isLoopback (addr: string): boolean {
+  try {
+    const host = multiaddr(addr).getComponents().find((c) => c.name === 'ip4' || c.name === 'ip6')?.value ?? ''
+    return host === '::1' || host.startsWith('127.')
+  } catch {
+    return false
   }
 }

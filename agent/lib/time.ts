@@ -16,3 +16,14 @@ export const systemTimers: Timers = {
   setInterval: (fn, ms) => setInterval(fn, ms),
   clearInterval: (handle) => { clearInterval(handle as ReturnType<typeof setInterval>) },
 }
+
+/** One-shot timers, for drivers that wake a core at its `nextWakeAt`. */
+export interface Alarm {
+  setTimeout(fn: () => void, ms: number): unknown
+  clearTimeout(handle: unknown): void
+}
+
+export const systemAlarm: Alarm = {
+  setTimeout: (fn, ms) => setTimeout(fn, ms),
+  clearTimeout: (handle) => { clearTimeout(handle as ReturnType<typeof setTimeout>) },
+}

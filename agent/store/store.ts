@@ -177,6 +177,16 @@ export class Store {
     return sub
   }
 
+  /** Writes to the extra sublevels atomically: all of `ops` or none. */
+  async batch (ops: ReadonlyArray<{ type: 'put', sublevel: ExtraSublevelName, key: string, value: unknown } | { type: 'del', sublevel: ExtraSublevelName, key: string }>, options: { sync: boolean }): Promise<void> {
+    const resolved = ops.map((op) => ({ ...op, sublevel: this.sublevel(op.sublevel) }))
+    try {
+      await this.#root.batch<string, unknown>(resolved as never, { sync: options.sync || this.#config.sync })
+    } catch (err) {
+      throw storeErrorFrom(err, this.#config.dir, 'write mesh state to')
+    }
+  }
+
   /** Waits for queued journal writes, then closes LevelDB (releasing the directory lock). */
   async close (): Promise<void> {
     if (this.#closed) return

@@ -15,6 +15,8 @@ const TOKENS = [
   '&a ', '*a', '&b ', '*b', '!tag ', '!!str ', '!!binary ', '!!map ', '? ', '|', '>', '#', '---', '...',
   '%YAML 1.2', '1s', '500ms', '-1s', '1e309', '0x10', '0o660', '0660', '"0660"', 'null', '~', 'true',
   'yes', '1.5', '-0', '.inf', '.nan', '127.0.0.1:9401', '[::1]:0', '/dev/kmsg', 'é', '\u0000', '\u202e', '💥',
+  'mesh', 'hooks', 'bootstrap', 'key_file', 'council_size', 'drain_status', '/ip4/0.0.0.0/tcp/7700', '/ip6/::1/tcp/0',
+  '/dns4/a.b/tcp/1', '/p2p/', '12D3KooWGRUqmfzBAGVXMZ4hPA7nrzGqR3iBfD3Pvgy6GYuWzPEH', '/usr/bin/true', '/ip4/', '/tcp/',
 ]
 
 function randomText (rand: () => number): string {
@@ -48,7 +50,9 @@ t.test('seeded fuzz: only ConfigError, and loaded configs are in bounds', async 
     try {
       const c = loadConfig(text, 'fuzz.yaml', { hostname: 'h' })
       loaded++
-      if (!(c.sampling.intervalMs >= 100 && c.sampling.intervalMs <= 3_600_000) || !Object.isFrozen(c)) {
+      const councilOk = c.mesh.councilSize % 2 === 1 && c.mesh.councilSize <= 7
+      const hooksOk = [c.hooks.cordon, c.hooks.uncordon, c.hooks.drain, c.hooks.drainStatus].every((h) => h === null || (h.length > 0 && (h[0] ?? '').startsWith('/')))
+      if (!(c.sampling.intervalMs >= 100 && c.sampling.intervalMs <= 3_600_000) || !Object.isFrozen(c) || !councilOk || !hooksOk || c.mesh.listen.length === 0) {
         t.fail(`out of bounds (seed ${seed}, case ${i}): ${JSON.stringify(text)}`)
       }
     } catch (err) {

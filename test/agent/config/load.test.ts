@@ -29,6 +29,12 @@ t.test('an empty file is every default', async (t) => {
     store: { dir: '/var/lib/shoal', sync: false, journal: { maxEntries: 100_000, maxAgeMs: 30 * 86_400_000 } },
     metrics: { listen: { host: '127.0.0.1', port: 9401 } },
     admin: { socket: '/run/shoal/admin.sock', mode: 0o660 },
+    mesh: {
+      fleet: 'default', keyFile: null, listen: ['/ip4/0.0.0.0/tcp/7700'], announce: [], bootstrap: [], coordinatorEligible: true, councilSize: 5,
+    },
+    hooks: {
+      cordon: null, uncordon: null, drain: null, drainStatus: null, timeoutMs: 30_000, drainTimeoutMs: 600_000, drainPollMs: 5000,
+    },
     log: { level: 'info' },
   })
   t.same(load('# only a comment\n'), c, 'comments only')
@@ -66,6 +72,53 @@ log: { level: trace }
   t.same(load('metrics: { listen: "0.0.0.0:65535" }').metrics.listen, { host: '0.0.0.0', port: 65535 })
   t.equal(load('health: { policy: null }').health.policy, null)
   t.equal(load('nvml: { library: libnvidia-ml.so }').nvml.library, 'libnvidia-ml.so')
+})
+
+const PEER = '12D3KooWGRUqmfzBAGVXMZ4hPA7nrzGqR3iBfD3Pvgy6GYuWzPEH'
+
+t.test('mesh: and hooks: are mapped to camelCase, multiaddrs canonical, durations to ms', async (t) => {
+  const c = load(`
+mesh:
+  fleet: gpu-prod-1
+  key_file: /etc/shoal/fleet.key
+  listen: [/ip4/0.0.0.0/tcp/7700, "/ip6/::/tcp/7700"]
+  announce: [/dns4/gpu-17.example.com/tcp/7700, /ip4/203.0.113.7/tcp/7700]
+  bootstrap: [/ip4/10.0.0.5/tcp/7700/p2p/${PEER}, /dns/seed.example.com/tcp/7700/p2p/${PEER}]
+  coordinator_eligible: false
+  council_size: 3
+hooks:
+  cordon: [/usr/bin/kubectl, cordon, gpu-17]
+  uncordon: [/usr/bin/kubectl, uncordon, gpu-17]
+  drain: [/usr/local/bin/shoal-drain, "--grace", "300"]
+  drain_status: [/usr/local/bin/shoal-workloads]
+  timeout: 10s
+  drain_timeout: 1h
+  drain_poll: 30s
+`)
+  t.same(c.mesh, {
+    fleet: 'gpu-prod-1',
+    keyFile: '/etc/shoal/fleet.key',
+    listen: ['/ip4/0.0.0.0/tcp/7700', '/ip6/::/tcp/7700'],
+    announce: ['/dns4/gpu-17.example.com/tcp/7700', '/ip4/203.0.113.7/tcp/7700'],
+    bootstrap: [`/ip4/10.0.0.5/tcp/7700/p2p/${PEER}`, `/dns/seed.example.com/tcp/7700/p2p/${PEER}`],
+    coordinatorEligible: false,
+    councilSize: 3,
+  })
+  t.same(c.hooks, {
+    cordon: ['/usr/bin/kubectl', 'cordon', 'gpu-17'],
+    uncordon: ['/usr/bin/kubectl', 'uncordon', 'gpu-17'],
+    drain: ['/usr/local/bin/shoal-drain', '--grace', '300'],
+    drainStatus: ['/usr/local/bin/shoal-workloads'],
+    timeoutMs: 10_000,
+    drainTimeoutMs: 3_600_000,
+    drainPollMs: 30_000,
+  })
+  t.ok(Object.isFrozen(c.mesh.listen) && Object.isFrozen(c.hooks.cordon), 'lists are frozen too')
+  t.same(load('mesh: { council_size: 1 }').mesh.councilSize, 1)
+  t.same(load('mesh: { council_size: 7, listen: ["/ip4/127.0.0.1/tcp/0"] }').mesh, { ...load('').mesh, councilSize: 7, listen: ['/ip4/127.0.0.1/tcp/0'] })
+  t.same(load('mesh: { key_file: /k, bootstrap: [] }').mesh.bootstrap, [], 'a key and no bootstrap: this agent founds the fleet')
+  t.equal(load('hooks: { cordon: null }').hooks.cordon, null)
+  t.same(load('hooks: { drain_timeout: 10s, drain_poll: 10s }').hooks.drainPollMs, 10_000, 'a poll as long as the drain is allowed')
 })
 
 // Each row: a YAML value for one field, and what the error must say. Every field has a row.
@@ -127,13 +180,51 @@ const bad: Array<[string, string, RegExp]> = [
   ['admin.mode', '"0460"', /the owner needs read and write \(6\) to connect/],
   ['admin.mode', '"0o660"', /expected an octal mode like "0660", got "0o660"/],
   ['admin.mode', '"0680"', /expected an octal mode/],
+  ['mesh.fleet', 'Prod', /"Prod" is not a fleet id/],
+  ['mesh.fleet', '-a', /"-a" is not a fleet id/],
+  ['mesh.fleet', `${'f'.repeat(64)}`, /must be 1\.\.63 characters, got 64/],
+  ['mesh.fleet', '7', /expected a fleet id .*got 7/],
+  ['mesh.key_file', 'fleet.key', /"fleet.key" is not an absolute path/],
+  ['mesh.listen', '/ip4/0.0.0.0/tcp/7700', /expected a list of multiaddrs, e\.g\. \["\/ip4\/0\.0\.0\.0\/tcp\/7700"\], got "\/ip4/],
+  ['mesh.listen', '[]', /must have 1\.\.16 addresses, got 0/],
+  ['mesh.listen.0', '[0.0.0.0:7700]', /"0\.0\.0\.0:7700" is not a multiaddr: .*\(expected \/ip4\|ip6\/<address>\/tcp\/<port>\)/],
+  ['mesh.listen.0', '[/ip4/999.0.0.1/tcp/7700]', /is not a multiaddr: Invalid IPv4 address/],
+  ['mesh.listen.0', '[/ip4/1.2.3.4/tcp/70000]', /is not a multiaddr: .*65535/],
+  ['mesh.listen.0', '[/dns4/example.com/tcp/7700]', /is not a TCP address Shoal can use \(expected \/ip4\|ip6\/<address>/],
+  ['mesh.listen.0', '[/ip4/1.2.3.4/udp/7700/quic-v1]', /is not a TCP address Shoal can use/],
+  ['mesh.listen.0', `[/ip4/1.2.3.4/tcp/7700/p2p/${PEER}]`, /ends in \/p2p\/\.\.\.: listen addresses are this agent's own/],
+  ['mesh.listen.1', '[/ip4/1.2.3.4/tcp/1, /ip4/1.2.3.4/tcp/1]', /"\/ip4\/1\.2\.3\.4\/tcp\/1" is listed twice/],
+  ['mesh.listen.0', '[5]', /expected a multiaddr string/],
+  ['mesh.announce.0', '[/ip4/1.2.3.4]', /is not a TCP address Shoal can use \(expected \/ip4\|ip6\|dns4\|dns6\|dns\/<host>\/tcp\/<port>\)/],
+  ['mesh.announce', `[${Array.from({ length: 17 }, (_, i) => `/ip4/10.0.0.${i}/tcp/1`).join(', ')}]`, /must have 0\.\.16 addresses, got 17/],
+  ['mesh.bootstrap.0', '[/ip4/10.0.0.5/tcp/7700]', /has no \/p2p\/<peer id>: a bootstrap address names the agent to dial/],
+  ['mesh.bootstrap.0', '[/ip4/10.0.0.5/tcp/7700/p2p/notapeer]', /has "notapeer" after \/p2p\/, which is not a peer id/],
+  ['mesh.bootstrap', `[/ip4/10.0.0.5/tcp/7700/p2p/${PEER}]`, /is set but key_file is null: without the fleet key the agent runs alone/],
+  ['mesh.coordinator_eligible', 'no', /expected true or false, got "no"/],
+  ['mesh.council_size', '4', /must be odd .*got 4/],
+  ['mesh.council_size', '9', /must be 1\.\.7, got 9/],
+  ['mesh.council_size', '0', /must be 1\.\.7, got 0/],
+  ['hooks.cordon', '/usr/local/bin/shoal-cordon', /expected a list \(the program, then each argument\), e\.g\. \["\/usr\/local\/bin\/shoal-cordon"\], got the string .*hooks run without a shell, so a string is not split/],
+  ['hooks.cordon', '[]', /must have 1\.\.64 items/],
+  ['hooks.cordon.0', '[kubectl, cordon]', /the program "kubectl" must be an absolute path \(the agent does not search PATH\)/],
+  ['hooks.cordon.1', '[/bin/x, 5]', /expected a string, got 5 \(quote it: "5"\)/],
+  ['hooks.uncordon', '{ a: 1 }', /expected a list .* or null, got a mapping/],
+  ['hooks.drain.1', `[/bin/x, ${'a'.repeat(4097)}]`, /an argument is at most 4096 bytes/],
+  ['hooks.drain_status', '5', /expected a list .*got 5/],
+  ['hooks.timeout', '0', /must be 1s\.\.10m, got 0ms/],
+  ['hooks.timeout', '30', /30 has no unit/],
+  ['hooks.drain_timeout', '5s', /must be 10s\.\.24h, got 5s/],
+  ['hooks.drain_poll', '500ms', /must be 1s\.\.10m, got 500ms/],
   ['log.level', 'verbose', /must be one of fatal, error, warn, info, debug, trace, got "verbose"/],
   ['log.level', '3', /must be one of .*got 3/],
 ]
 
+/** node.labels.rack, mesh.listen.0: an error inside a mapping or list field. */
+const fieldOf = (path: string): string => path.startsWith('node.labels') ? 'node.labels' : path.replace(/\.\d+$/, '')
+
 function yamlFor (path: string, value: string): string {
-  // node.labels.rack -> the row's value is the whole labels mapping.
-  const keys = path.startsWith('node.labels') ? ['node', 'labels'] : path.split('.')
+  // node.labels.rack, mesh.listen.0 -> the row's value is the whole mapping or list.
+  const keys = fieldOf(path).split('.')
   return keys.map((k, i) => `${'  '.repeat(i)}${k}:${i === keys.length - 1 ? ` ${value}` : ''}`).join('\n') + '\n'
 }
 
@@ -147,8 +238,19 @@ for (const [path, value, want] of bad) {
 }
 
 t.test('every field has a bad-value row above', async (t) => {
-  const covered = new Set(bad.map(([p]) => p.startsWith('node.labels') ? 'node.labels' : p))
+  const covered = new Set(bad.map(([p]) => fieldOf(p)))
   for (const leaf of leaves(agentConfigSchema)) t.ok(covered.has(leaf.path), leaf.path)
+})
+
+t.test('relations between fields are checked once each field is valid', async (t) => {
+  t.same(issuesOf('mesh: { key_file: /etc/shoal/fleet.key, coordinator_eligible: false }\n'), [{
+    path: 'mesh.bootstrap',
+    message: 'is empty, so this agent would found the fleet, but coordinator_eligible is false: give the address of an agent already in the fleet',
+  }])
+  t.same(issuesOf('hooks: { drain_timeout: 1m, drain_poll: 2m }\n'), [{ path: 'hooks.drain_poll', message: 'must not exceed drain_timeout (1m), got 2m' }])
+  // A bad field and a broken relation in one section: the field is reported, the relation waits.
+  t.same(issuesOf('hooks: { drain_timeout: 1m, drain_poll: 2m, timeout: 1h }\n').map((i) => i.path), ['hooks.timeout'])
+  t.same(load(`mesh: { key_file: /k, coordinator_eligible: false, bootstrap: [/ip4/10.0.0.5/tcp/7700/p2p/${PEER}] }`).mesh.coordinatorEligible, false)
 })
 
 t.test('a section that is not a mapping', async (t) => {
@@ -165,6 +267,9 @@ t.test('unknown fields are errors, with a did-you-mean within 2 edits', async (t
     ['node:\n  expect:\n    gpu: 8\n', 'node.expect.gpu', 'unknown field (did you mean gpus?)'],
     ['store:\n  journal:\n    max_entris: 5\n', 'store.journal.max_entris', 'unknown field (did you mean max_entries?)'],
     ['level: debug\n', 'level', 'unknown field (did you mean log.level?)'],
+    ['mesh:\n  keyfile: /k\n', 'mesh.keyfile', 'unknown field (did you mean key_file?)'],
+    ['hooks:\n  drain-status: [/x]\n', 'hooks.drain-status', 'unknown field (did you mean drain_status?)'],
+    ['council_size: 3\n', 'council_size', 'unknown field (did you mean mesh.council_size?)'],
     ['fleet_key: abc\n', 'fleet_key', 'unknown field'],
     ['__proto__: { a: 1 }\n', '__proto__', 'unknown field'],
     ['<<: { log: { level: debug } }\n', '<<', 'unknown field'],

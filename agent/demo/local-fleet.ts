@@ -1,0 +1,232 @@
+// A fleet of real `shoal agent` processes on loopback, each with its own store, admin socket and
+// fake GPU machine: the README's demo, the 20-agent test and the 50-agent benchmark all run it.
+// Processes, not in-process agents, because that is what an operator runs: one agent per host,
+// one NVML per process, and a SIGKILL that really kills.
+import { spawn, type ChildProcess } from 'node:child_process'
+import { mkdirSync, writeFileSync } from 'node:fs'
+import { dirname, join, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { createInterface } from 'node:readline'
+import { create } from '@bufbuild/protobuf'
+import { AdminRequestSchema, StatusRequestSchema, type AdminRequest, type AdminResponse, type FleetStatus } from '../../proto/gen/shoal_pb.js'
+import { FAKE_LIBRARY, FAKE_STATE_ENV, FakeMachine } from '../../native/fake/machine.js'
+import { adminRequest } from '../admin/client.js'
+import { ADMIN_PROTOCOL_VERSION } from '../admin/protocol.js'
+import { generateFleetKey } from '../mesh/p2p/fleet-key.js'
+
+export interface LocalFleetOptions {
+  agents: number
+  /** A fresh directory for keys, configs, stores and sockets. */
+  dir: string
+  fleet?: string
+  logLevel?: 'info' | 'debug' | 'warn'
+  /** Extra YAML appended to every agent's config (hooks, for instance). `{dir}` is the agent's folder. */
+  extraConfig?: string
+  /** Agents started at once after the founder; more at once only queue on the CPU. */
+  batch?: number
+  /** Called for every log line of every agent (already parsed). */
+  onLog?: (agent: LocalAgent, line: LogLine) => void
+}
+
+export interface LogLine { time: number, level: number, msg: string, [k: string]: unknown }
+
+export interface LocalAgent {
+  readonly index: number
+  readonly name: string
+  readonly dir: string
+  readonly socket: string
+  readonly configPath: string
+  readonly statePath: string
+  readonly machine: FakeMachine
+  child: ChildProcess | undefined
+  peerId: string
+  addrs: string[]
+  /** The last lines this agent logged (bounded). */
+  readonly logs: LogLine[]
+  exited: Promise<number | null>
+}
+
+const MAX_LOG_LINES = 5000
+const AGENT_LIMIT = 200
+
+/**
+ * How to run the CLI in a child: the compiled one when this file is compiled; from source through
+ * tsx otherwise (tests), never a dist/ that may be older than the source under test.
+ */
+function agentCommand (): { exec: string, args: string[] } {
+  const here = fileURLToPath(import.meta.url)
+  if (here.endsWith('.js')) return { exec: process.execPath, args: [join(dirname(here), '..', 'cli', 'main.js')] }
+  const root = resolve(dirname(here), '..', '..')
+  return { exec: process.execPath, args: ['--import', 'tsx', join(root, 'agent', 'cli', 'main.ts')] }
+}
+
+export class LocalFleet {
+  readonly agents: LocalAgent[] = []
+  readonly keyFile: string
+  readonly #o: LocalFleetOptions
+  #stopped = false
+
+  private constructor (o: LocalFleetOptions) {
+    this.#o = o
+    this.keyFile = join(o.dir, 'fleet.key')
+  }
+
+  static async start (o: LocalFleetOptions): Promise<LocalFleet> {
+    if (!Number.isInteger(o.agents) || o.agents < 1 || o.agents > AGENT_LIMIT) throw new RangeError(`agents must be 1..${AGENT_LIMIT}, got ${o.agents}`)
+    const fleet = new LocalFleet(o)
+    mkdirSync(o.dir, { recursive: true })
+    writeFileSync(fleet.keyFile, generateFleetKey(), { mode: 0o600 })
+    try {
+      const founder = fleet.#prepare(0)
+      await fleet.#launch(founder, [])
+      const boot = founder.addrs.map((a) => a.includes('/p2p/') ? a : `${a}/p2p/${founder.peerId}`)
+      const batch = o.batch ?? 10
+      for (let i = 1; i < o.agents; i += batch) {
+        const group = []
+        for (let j = i; j < Math.min(o.agents, i + batch); j++) group.push(fleet.#launch(fleet.#prepare(j), boot))
+        await Promise.all(group)
+      }
+    } catch (err) {
+      await fleet.stop()
+      throw err
+    }
+    return fleet
+  }
+
+  #prepare (index: number): LocalAgent {
+    const name = `agent-${String(index).padStart(2, '0')}`
+    const dir = join(this.#o.dir, name)
+    mkdirSync(dir, { recursive: true })
+    const machine = FakeMachine.preset('dgx-h100')
+    const statePath = join(dir, 'gpus.state')
+    machine.write(statePath)
+    const agent: LocalAgent = {
+      index, name, dir, socket: join(dir, 'admin.sock'), configPath: join(dir, 'agent.yaml'), statePath, machine,
+      child: undefined, peerId: '', addrs: [], logs: [], exited: Promise.resolve(null),
+    }
+    this.agents[index] = agent
+    return agent
+  }
+
+  #config (a: LocalAgent, bootstrap: string[]): string {
+    return `node:
+  name: ${a.name}
+  expect:
+    gpus: 8
+    model: H100
+kmsg:
+  enabled: false
+store:
+  dir: ${join(a.dir, 'store')}
+metrics:
+  listen: null
+admin:
+  socket: ${a.socket}
+log:
+  level: ${this.#o.logLevel ?? 'info'}
+mesh:
+  fleet: ${this.#o.fleet ?? 'local'}
+  key_file: ${this.keyFile}
+  listen: ["/ip4/127.0.0.1/tcp/0"]
+  bootstrap: ${JSON.stringify(bootstrap)}
+${(this.#o.extraConfig ?? '').replaceAll('{dir}', a.dir)}`
+  }
+
+  /** Starts the agent's process and waits until its mesh is up (its peer id and addresses logged). */
+  async #launch (a: LocalAgent, bootstrap: string[]): Promise<void> {
+    writeFileSync(a.configPath, this.#config(a, bootstrap))
+    const cmd = agentCommand()
+    const child = spawn(cmd.exec, [...cmd.args, 'agent', '--config', a.configPath, '--fake'], {
+      env: { ...process.env, [FAKE_STATE_ENV]: a.statePath, SHOAL_NVML_LIBRARY: FAKE_LIBRARY },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    a.child = child
+    a.exited = new Promise((resolve) => { child.once('exit', (code) => { resolve(code) }) })
+    const started = new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => { reject(new Error(`${a.name} did not start its mesh within 60 s; last log: ${JSON.stringify(a.logs.slice(-3))}`)) }, 60_000)
+      void a.exited.then((code) => { clearTimeout(timer); reject(new Error(`${a.name} exited with ${code} before its mesh started; stderr/log: ${JSON.stringify(a.logs.slice(-5))}`)) })
+      const lines = createInterface({ input: child.stdout! })
+      lines.on('line', (text) => {
+        let line: LogLine
+        try {
+          line = JSON.parse(text) as LogLine
+        } catch {
+          line = { time: Date.now(), level: 30, msg: text }
+        }
+        a.logs.push(line)
+        if (a.logs.length > MAX_LOG_LINES) a.logs.splice(0, a.logs.length - MAX_LOG_LINES)
+        if (line.msg === 'mesh started') {
+          a.peerId = String(line.peerId)
+          a.addrs = Array.isArray(line.addrs) ? line.addrs.map(String) : []
+          clearTimeout(timer)
+          resolve()
+        }
+        this.#o.onLog?.(a, line)
+      })
+      createInterface({ input: child.stderr! }).on('line', (text) => { a.logs.push({ time: Date.now(), level: 50, msg: `stderr: ${text}` }) })
+    })
+    await started
+  }
+
+  /** One admin request to one agent. */
+  async admin (i: number, request: AdminRequest['request'], timeoutMs = 5000): Promise<AdminResponse> {
+    const a = this.#agent(i)
+    return await adminRequest(a.socket, create(AdminRequestSchema, { version: ADMIN_PROTOCOL_VERSION, request }), { timeoutMs })
+  }
+
+  /** `shoal status` of one agent, or undefined when it does not answer (not up yet, killed). */
+  async status (i: number): Promise<FleetStatus | undefined> {
+    try {
+      const r = await this.admin(i, { case: 'status', value: create(StatusRequestSchema) })
+      return r.response.case === 'status' ? r.response.value : undefined
+    } catch {
+      return undefined
+    }
+  }
+
+  /** SIGKILL (or another signal) to an agent this fleet started, by its pid. */
+  async kill (i: number, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+    const a = this.#agent(i)
+    if (a.child === undefined || a.child.exitCode !== null || a.child.signalCode !== null) return
+    a.child.kill(signal)
+    if (signal === 'SIGKILL' || signal === 'SIGTERM') await a.exited
+  }
+
+  /** Starts a killed agent again on its own store: same identity, a higher incarnation. */
+  async restart (i: number): Promise<void> {
+    const a = this.#agent(i)
+    const founder = this.agents[0]!
+    const boot = i === 0 ? [] : founder.addrs.map((x) => `${x}/p2p/${founder.peerId}`)
+    await this.#launch(a, boot)
+  }
+
+  running (): LocalAgent[] {
+    return this.agents.filter((a) => a.child !== undefined && a.child.exitCode === null && a.child.signalCode === null)
+  }
+
+  async stop (): Promise<void> {
+    if (this.#stopped) return
+    this.#stopped = true
+    const live = this.running()
+    for (const a of live) a.child!.kill('SIGTERM')
+    const deadline = new Promise<void>((resolve) => { setTimeout(resolve, 10_000).unref() })
+    await Promise.race([Promise.all(live.map(async (a) => await a.exited)), deadline])
+    for (const a of this.running()) a.child!.kill('SIGKILL')
+  }
+
+  #agent (i: number): LocalAgent {
+    const a = this.agents[i]
+    if (a === undefined) throw new RangeError(`no agent ${i} in this fleet of ${this.agents.length}`)
+    return a
+  }
+}
+
+/** Polls `check` every `everyMs` until it holds or `timeoutMs` passes (then throws, naming `what`). */
+export async function waitUntil (what: string, check: () => Promise<boolean> | boolean, o: { timeoutMs: number, everyMs?: number }): Promise<number> {
+  const start = Date.now()
+  for (;;) {
+    if (await check()) return Date.now() - start
+    if (Date.now() - start > o.timeoutMs) throw new Error(`timed out after ${o.timeoutMs} ms waiting for ${what}`)
+    await new Promise((resolve) => setTimeout(resolve, o.everyMs ?? 100))
+  }
+}

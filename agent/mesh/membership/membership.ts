@@ -1,0 +1,590 @@
+// SWIM membership with Lifeguard (DESIGN.md §4; reference/mesh.md §1), as a deterministic core:
+// probes, gossip and the passing of time go in, effects come out. One peer is probed per
+// interval; a miss asks `indirectChecks` relays; a miss through them too makes the peer suspect,
+// which this node says once on 'members' and to the suspect itself (buddy system). Every node
+// that hears a suspicion times it (long, shrinking with independent reporters) and declares the
+// peer dead when it runs out, unless the peer refutes with a higher incarnation first.
+//
+// Only changes travel, and only those this node can sign for: its own alive/left, its own
+// suspicions and the deaths it declared as one of a suspicion's reporters. Gossipsub already
+// carries every published update to every member, so an update learned from others is never
+// re-published (that would multiply each change by N), and a duplicate changes nothing here.
+import { create } from '@bufbuild/protobuf'
+import {
+  AckSchema, MemberUpdateSchema, NackSchema, PingReqSchema, PingSchema,
+  type Ack, type MemberUpdate, type Nack, type NodeMeta, type Ping, type PingReq,
+} from '../../../proto/gen/shoal_pb.js'
+import { assert } from '../../lib/assert.js'
+import { pick, type Rng } from '../../lib/rng.js'
+import type { Body, MemberChange, MemberStateName, NodeId, Publish, Send } from '../types.js'
+import { Awareness } from './awareness.js'
+import { validateMembershipConfig, type MembershipConfig } from './config.js'
+import { DeadlineHeap } from './deadlines.js'
+import { ProbeRing } from './probe-ring.js'
+import {
+  isLive, isTombstone, malformed, MAX_INCARNATION, precedence, stateName, wireState, type MemberRecord,
+} from './records.js'
+import { expectedConfirmations, Suspicion, suspicionTimeoutMinMs } from './suspicion.js'
+
+export { DEFAULT_MEMBERSHIP_CONFIG, MembershipConfigError, validateMembershipConfig, type MembershipConfig } from './config.js'
+export type { MemberRecord } from './records.js'
+
+export interface MemberEffects {
+  send: Send[]
+  publish: Publish[]
+  /** One per record whose state or incarnation changed; from === to: a newer incarnation (new addrs/meta). */
+  changes: MemberChange[]
+  /** own incarnation changed: persist it before sending anything else */
+  persistIncarnation?: number
+}
+
+export interface SelfInfo {
+  id: NodeId
+  /** The persisted incarnation + 1 after a restart, so this life's alive beats the last one's death. */
+  incarnation: number
+  addrs: string[]
+  meta: NodeMeta
+}
+
+/** Counts since construction, for metrics and tests. */
+export interface MembershipCounters {
+  probes: number
+  acked: number
+  /** Probes that ended without an ack and made (or confirmed) a suspicion. */
+  failed: number
+  /** Probes whose timers fired during a stall: no verdict. */
+  inconclusive: number
+  indirect: number
+  relayed: number
+  relaysDropped: number
+  refutations: number
+  /** Suspicions this node declared dead when their timer ran out. */
+  declaredDead: number
+  /** Malformed updates, and updates about unknown nodes with no room left. */
+  ignored: number
+}
+
+interface Entry {
+  record: MemberRecord
+  /** Present exactly while the record is suspect. */
+  suspicion: Suspicion | undefined
+}
+
+interface Probe {
+  readonly target: NodeId
+  readonly seq: number
+  readonly incarnation: number
+  readonly indirectAt: number
+  readonly deadline: number
+  /** Undefined until the direct ping timed out and ping_reqs went out. */
+  relays: NodeId[] | undefined
+  readonly nacked: NodeId[]
+  /** A timer of this probe fired more than stallMs late. */
+  late: boolean
+}
+
+interface Relay {
+  readonly requester: NodeId
+  readonly seq: number
+  readonly target: NodeId
+  readonly deadline: number
+}
+
+interface Timed { readonly id: NodeId, readonly suspicion: Suspicion }
+interface Tombstone { readonly id: NodeId, readonly changedMs: number }
+
+type Outcome = 'accepted' | 'confirmed' | 'ignored'
+
+const SEQ_WRAP = 2 ** 52
+
+function effects (): MemberEffects {
+  return { send: [], publish: [], changes: [] }
+}
+
+function member (update: MemberUpdate): Body {
+  return { case: 'member', value: update }
+}
+
+export class Membership {
+  readonly #id: NodeId
+  #incarnation: number
+  #addrs: readonly string[]
+  #meta: NodeMeta
+  readonly #config: Readonly<MembershipConfig>
+  readonly #rng: Rng
+  readonly #awareness: Awareness
+  readonly #members = new Map<NodeId, Entry>()
+  readonly #ring: ProbeRing
+  readonly #timers: DeadlineHeap<Timed>
+  /** Keyed by our own ping's seq; insertion order is deadline order (one fixed timeout). */
+  readonly #relays = new Map<number, Relay>()
+  /** Dead/left transitions in time order; stale entries are skipped when reached. */
+  #tombstones: Tombstone[] = []
+  #tombstoneHead = 0
+  #probe: Probe | undefined
+  #nextProbeAt: number
+  #seq: number
+  #live = 1
+  #joined = false
+  #left = false
+  #now: number
+  readonly #counters: MembershipCounters = {
+    probes: 0, acked: 0, failed: 0, inconclusive: 0, indirect: 0, relayed: 0, relaysDropped: 0,
+    refutations: 0, declaredDead: 0, ignored: 0,
+  }
+
+  constructor (self: SelfInfo, config: MembershipConfig, rng: Rng, now: number) {
+    this.#config = Object.freeze({ ...validateMembershipConfig(config) })
+    assert(self.id !== '', 'membership: self id is empty')
+    assert(Number.isSafeInteger(self.incarnation) && self.incarnation >= 0 && self.incarnation <= MAX_INCARNATION,
+      `membership: bad own incarnation ${self.incarnation}`)
+    assert(Number.isFinite(now), `membership: bad time ${now}`)
+    this.#id = self.id
+    this.#incarnation = self.incarnation
+    this.#addrs = self.addrs.slice(0, config.maxAddrs)
+    this.#meta = self.meta
+    this.#rng = rng
+    this.#now = now
+    this.#awareness = new Awareness(config.awarenessMax)
+    this.#ring = new ProbeRing(rng)
+    // Every suspicion pushes at most k + 2 entries; compaction keeps stale ones well below this.
+    this.#timers = new DeadlineHeap(4 * config.maxMembers + 64)
+    // A restarted node must not take an ack meant for its previous life as one for this one.
+    this.#seq = pick(rng, 2 ** 31)
+    // Spread the first probes of nodes that start together.
+    this.#nextProbeAt = now + pick(rng, config.probeIntervalMs)
+    this.#members.set(self.id, { record: this.#selfRecord('alive', now), suspicion: undefined })
+  }
+
+  get self (): NodeId { return this.#id }
+  get incarnation (): number { return this.#incarnation }
+  /** Lifeguard local health score, 0..awarenessMax−1. */
+  get healthScore (): number { return this.#awareness.score }
+  get counters (): Readonly<MembershipCounters> { return this.#counters }
+
+  member (id: NodeId): MemberRecord | undefined {
+    return this.#members.get(id)?.record
+  }
+
+  * members (): Iterable<MemberRecord> {
+    for (const entry of this.#members.values()) yield entry.record
+  }
+
+  liveCount (): number {
+    return this.#live
+  }
+
+  /** When the suspicion of `id` runs out, if it is suspect. */
+  suspicionDeadline (id: NodeId): number | undefined {
+    return this.#members.get(id)?.suspicion?.deadlineMs
+  }
+
+  /** Current knowledge of `id` as an update that can be sent again (push-pull repair). */
+  updateFor (id: NodeId): MemberUpdate | undefined {
+    const record = this.#members.get(id)?.record
+    if (record === undefined) return undefined
+    return create(MemberUpdateSchema, {
+      node: id,
+      state: wireState(record.state),
+      incarnation: record.incarnation,
+      reporter: record.reporter,
+      addrs: [...record.addrs],
+      meta: record.meta,
+    })
+  }
+
+  /** Announce ourselves. Again after leave(): a new incarnation, so the alive beats our left. */
+  join (now: number): MemberEffects {
+    this.#clock(now)
+    const fx = effects()
+    if (this.#left) {
+      this.#left = false
+      this.#incarnation = this.#bumped(this.#incarnation)
+      this.#transition(this.#id, 'alive', this.#incarnation, this.#id, this.#addrs, this.#meta, now, fx)
+    } else if (!this.#joined) {
+      fx.changes.push({ node: this.#id, from: undefined, to: 'alive', incarnation: this.#incarnation, reporter: this.#id })
+    }
+    this.#joined = true
+    fx.persistIncarnation = this.#incarnation
+    fx.publish.push({ topic: 'members', body: member(this.#aliveUpdate()) })
+    return fx
+  }
+
+  /** Graceful goodbye: left beats alive and suspect at our incarnation. No probing afterwards. */
+  leave (now: number): MemberEffects {
+    this.#clock(now)
+    const fx = effects()
+    if (this.#left) return fx
+    this.#left = true
+    this.#probe = undefined
+    this.#transition(this.#id, 'left', this.#incarnation, this.#id, this.#addrs, this.#meta, now, fx)
+    fx.publish.push({ topic: 'members', body: member(this.#update(this.#id, 'left', this.#incarnation)) })
+    return fx
+  }
+
+  /** New addresses or meta: a new incarnation carries them. */
+  setSelf (addrs: string[], meta: NodeMeta, now: number): MemberEffects {
+    this.#clock(now)
+    const fx = effects()
+    this.#addrs = addrs.slice(0, this.#config.maxAddrs)
+    this.#meta = meta
+    if (this.#left) return fx
+    this.#incarnation = this.#bumped(this.#incarnation)
+    this.#announce(now, fx)
+    return fx
+  }
+
+  tick (now: number): MemberEffects {
+    this.#clock(now)
+    const fx = effects()
+    this.#expireRelays(now, fx)
+    this.#advanceProbe(now, fx)
+    if (!this.#left && now >= this.#nextProbeAt) this.#startProbe(now, fx)
+    this.#expireSuspicions(now, fx)
+    this.#reap(now)
+    return fx
+  }
+
+  nextWakeAt (): number {
+    let at = this.#left ? Infinity : this.#nextProbeAt
+    const probe = this.#probe
+    if (probe !== undefined) at = Math.min(at, probe.relays === undefined ? probe.indirectAt : probe.deadline)
+    for (const relay of this.#relays.values()) {
+      at = Math.min(at, relay.deadline)
+      break
+    }
+    const timer = this.#timers.peek()
+    if (timer !== undefined) at = Math.min(at, timer.at)
+    const tomb = this.#tombstones[this.#tombstoneHead]
+    if (tomb !== undefined) at = Math.min(at, tomb.changedMs + this.#config.deadRetentionMs)
+    return at
+  }
+
+  /** Direct-stream bodies: ping, ack, nack, ping_req, and member (the buddy system's suspicion). */
+  receive (from: NodeId, body: Body, now: number): MemberEffects {
+    this.#clock(now)
+    const fx = effects()
+    switch (body.case) {
+      case 'ping': this.#onPing(from, body.value, fx); break
+      case 'ack': this.#onAck(from, body.value, fx); break
+      case 'nack': this.#onNack(from, body.value); break
+      case 'pingReq': this.#onPingReq(from, body.value, now, fx); break
+      case 'member': return this.apply(body.value, from, now)
+      default: break
+    }
+    return fx
+  }
+
+  /** An update from gossip or push-pull. `from` stands in for a missing reporter. */
+  apply (update: MemberUpdate, from: NodeId, now: number): MemberEffects {
+    this.#clock(now)
+    const fx = effects()
+    if (malformed(update, this.#config.maxAddrs) !== undefined) {
+      this.#counters.ignored++
+      return fx
+    }
+    const state = stateName(update.state)!
+    if (update.node === this.#id) {
+      this.#aboutSelf(state, update.incarnation, from, now, fx)
+      return fx
+    }
+    const reporter = update.reporter === '' ? from : update.reporter
+    const outcome = this.#applyOther(update.node, state, update.incarnation, reporter, update.addrs, update.meta, now, fx)
+    if (outcome === 'ignored' && !this.#members.has(update.node)) this.#counters.ignored++
+    return fx
+  }
+
+  // ---- self ------------------------------------------------------------------------------------
+
+  #aboutSelf (state: MemberStateName, incarnation: number, from: NodeId, now: number, fx: MemberEffects): void {
+    if (this.#left) return
+    // An alive at our own incarnation is our own echo; anything else about a newer or equal
+    // incarnation is an accusation (or a previous life's record) that must lose to a new alive.
+    const stale = state === 'alive' ? incarnation <= this.#incarnation : incarnation < this.#incarnation
+    if (stale) {
+      // An accusation of an older life: its sender missed our alive. Tell it alone, not the fleet.
+      if (state !== 'alive' && from !== this.#id) fx.send.push({ to: from, body: member(this.#aliveUpdate()) })
+      return
+    }
+    this.#incarnation = this.#bumped(incarnation)
+    this.#awareness.applyDelta(1)
+    this.#counters.refutations++
+    this.#announce(now, fx)
+  }
+
+  #announce (now: number, fx: MemberEffects): void {
+    this.#transition(this.#id, 'alive', this.#incarnation, this.#id, this.#addrs, this.#meta, now, fx)
+    fx.persistIncarnation = this.#incarnation
+    fx.publish.push({ topic: 'members', body: member(this.#aliveUpdate()) })
+  }
+
+  #bumped (incarnation: number): number {
+    assert(incarnation < MAX_INCARNATION + 1, `membership: incarnation ${incarnation} cannot grow`)
+    return incarnation + 1
+  }
+
+  #selfRecord (state: MemberStateName, now: number): MemberRecord {
+    return {
+      id: this.#id, state, incarnation: this.#incarnation, addrs: this.#addrs, meta: this.#meta, changedMs: now, reporter: this.#id,
+    }
+  }
+
+  #aliveUpdate (): MemberUpdate {
+    return create(MemberUpdateSchema, {
+      node: this.#id, state: wireState('alive'), incarnation: this.#incarnation, reporter: this.#id,
+      addrs: [...this.#addrs], meta: this.#meta,
+    })
+  }
+
+  #update (node: NodeId, state: MemberStateName, incarnation: number): MemberUpdate {
+    return create(MemberUpdateSchema, { node, state: wireState(state), incarnation, reporter: this.#id })
+  }
+
+  // ---- others ----------------------------------------------------------------------------------
+
+  #applyOther (
+    id: NodeId, state: MemberStateName, incarnation: number, reporter: NodeId,
+    addrs: readonly string[], meta: NodeMeta | undefined, now: number, fx: MemberEffects,
+  ): Outcome {
+    const entry = this.#members.get(id)
+    const rule = precedence(entry?.record, { state, incarnation })
+    if (rule === 'ignore') return 'ignored'
+    if (rule === 'confirm') {
+      const suspicion = entry?.suspicion
+      assert(suspicion !== undefined, `membership: ${id} is suspect without a suspicion`)
+      if (!suspicion.confirm(reporter)) return 'ignored'
+      this.#timers.push(suspicion.deadlineMs, { id, suspicion })
+      return 'confirmed'
+    }
+    if (entry === undefined && !this.#makeRoom()) return 'ignored'
+    const prev = entry?.record
+    // Addresses and meta come with alive updates; the others keep what we knew.
+    const keep = state !== 'alive' && prev !== undefined && prev.addrs.length > 0
+    const nextAddrs = keep ? prev.addrs : addrs
+    const nextMeta = state === 'alive' ? meta ?? prev?.meta : prev?.meta ?? meta
+    this.#transition(id, state, incarnation, reporter, nextAddrs, nextMeta, now, fx)
+    return 'accepted'
+  }
+
+  /** The one place a record changes: counters, ring, suspicion timer, tombstone queue, change. */
+  #transition (
+    id: NodeId, state: MemberStateName, incarnation: number, reporter: NodeId,
+    addrs: readonly string[], meta: NodeMeta | undefined, now: number, fx: MemberEffects,
+  ): void {
+    const entry = this.#members.get(id)
+    const prev = entry?.record
+    const record: MemberRecord = { id, state, incarnation, addrs, meta, changedMs: now, reporter }
+    const wasLive = prev !== undefined && isLive(prev.state)
+    if (wasLive !== isLive(state)) this.#live += isLive(state) ? 1 : -1
+    let suspicion: Suspicion | undefined
+    if (state === 'suspect') {
+      const n = this.#live
+      const minMs = suspicionTimeoutMinMs(this.#config.suspicionMult, n, this.#config.probeIntervalMs)
+      const k = expectedConfirmations(this.#config.suspicionMult, n)
+      suspicion = new Suspicion(reporter, incarnation, k, minMs, minMs * this.#config.suspicionMaxMult, now)
+      this.#timers.push(suspicion.deadlineMs, { id, suspicion })
+      this.#compactTimers()
+    }
+    if (entry === undefined) this.#members.set(id, { record, suspicion })
+    else {
+      entry.record = record
+      entry.suspicion = suspicion
+    }
+    if (id !== this.#id) {
+      if (state === 'alive') this.#ring.insert(id)
+      if (isTombstone(state)) this.#pushTombstone({ id, changedMs: now })
+    }
+    assert(this.#live >= 0 && this.#live <= this.#members.size, `membership: live count ${this.#live} of ${this.#members.size}`)
+    fx.changes.push({ node: id, from: prev?.state, to: state, incarnation, reporter })
+  }
+
+  // ---- probing ---------------------------------------------------------------------------------
+
+  #startProbe (now: number, fx: MemberEffects): void {
+    const intervalMs = this.#awareness.scale(this.#config.probeIntervalMs)
+    this.#nextProbeAt = now + intervalMs
+    const target = this.#ring.next((id) => {
+      const entry = this.#members.get(id)
+      return entry !== undefined && isLive(entry.record.state)
+    })
+    if (target === undefined) return
+    const record = this.#members.get(target)!.record
+    const seq = this.#nextSeq()
+    this.#probe = {
+      target, seq, incarnation: record.incarnation, relays: undefined, nacked: [], late: false,
+      indirectAt: now + this.#awareness.scale(this.#config.probeTimeoutMs),
+      deadline: now + intervalMs,
+    }
+    this.#counters.probes++
+    fx.send.push({ to: target, body: { case: 'ping', value: create(PingSchema, { seq, target }) } })
+    // Buddy system: a suspect we probe hears of its suspicion from us too, and can refute.
+    if (record.state === 'suspect') fx.send.push({ to: target, body: member(this.#update(target, 'suspect', record.incarnation)) })
+  }
+
+  #advanceProbe (now: number, fx: MemberEffects): void {
+    const probe = this.#probe
+    if (probe === undefined) return
+    if (probe.relays === undefined && now >= probe.indirectAt) {
+      if (now - probe.indirectAt > this.#config.stallMs) probe.late = true
+      probe.relays = this.#ring.sample(this.#config.indirectChecks, (id) =>
+        id !== probe.target && this.#members.get(id)?.record.state === 'alive')
+      if (probe.relays.length > 0) this.#counters.indirect++
+      for (const relay of probe.relays) {
+        fx.send.push({ to: relay, body: { case: 'pingReq', value: create(PingReqSchema, { seq: probe.seq, target: probe.target }) } })
+      }
+    }
+    if (now < probe.deadline) return
+    if (now - probe.deadline > this.#config.stallMs) probe.late = true
+    this.#probe = undefined
+    if (probe.late) {
+      // We were the slow one: what timed out says nothing about the target.
+      this.#counters.inconclusive++
+      this.#awareness.applyDelta(1)
+      return
+    }
+    // Lifeguard: relays that did not even nack point at us, not at the target.
+    const relays = probe.relays?.length ?? 0
+    this.#awareness.applyDelta(relays > 0 ? Math.max(0, relays - probe.nacked.length) : 1)
+    this.#counters.failed++
+    this.#suspect(probe.target, probe.incarnation, now, fx)
+  }
+
+  /** Our own probe failed: suspect, or confirm a suspicion we hold; say so once either way. */
+  #suspect (target: NodeId, incarnation: number, now: number, fx: MemberEffects): void {
+    if (!this.#members.has(target)) return
+    const outcome = this.#applyOther(target, 'suspect', incarnation, this.#id, [], undefined, now, fx)
+    if (outcome === 'ignored') return
+    const update = this.#update(target, 'suspect', incarnation)
+    fx.publish.push({ topic: 'members', body: member(update) })
+    fx.send.push({ to: target, body: member(update) })
+  }
+
+  #onPing (from: NodeId, ping: Ping, fx: MemberEffects): void {
+    // A ping for another node reached us through a stale address: silence is the right answer.
+    if (ping.target !== this.#id) return
+    fx.send.push({ to: from, body: { case: 'ack', value: create(AckSchema, { seq: ping.seq, target: this.#id }) } })
+  }
+
+  #onAck (from: NodeId, ack: Ack, fx: MemberEffects): void {
+    const probe = this.#probe
+    if (probe !== undefined && ack.seq === probe.seq && ack.target === probe.target &&
+        (from === probe.target || (probe.relays?.includes(from) ?? false))) {
+      this.#probe = undefined
+      this.#counters.acked++
+      this.#awareness.applyDelta(-1)
+      return
+    }
+    const relay = this.#relays.get(ack.seq)
+    if (relay === undefined || ack.target !== relay.target || from !== relay.target) return
+    this.#relays.delete(ack.seq)
+    this.#counters.relayed++
+    fx.send.push({ to: relay.requester, body: { case: 'ack', value: create(AckSchema, { seq: relay.seq, target: relay.target }) } })
+  }
+
+  #onNack (from: NodeId, nack: Nack): void {
+    const probe = this.#probe
+    if (probe === undefined || nack.seq !== probe.seq || nack.target !== probe.target) return
+    if (!(probe.relays?.includes(from) ?? false) || probe.nacked.includes(from)) return
+    probe.nacked.push(from)
+  }
+
+  #onPingReq (from: NodeId, req: PingReq, now: number, fx: MemberEffects): void {
+    if (req.target === '' || req.target === this.#id || req.target === from) return
+    if (this.#relays.size >= this.#config.maxRelays) {
+      this.#counters.relaysDropped++
+      return
+    }
+    const seq = this.#nextSeq()
+    // The relay's own timeout is not scaled: its nack must reach the prober inside the period.
+    this.#relays.set(seq, { requester: from, seq: req.seq, target: req.target, deadline: now + this.#config.probeTimeoutMs })
+    fx.send.push({ to: req.target, body: { case: 'ping', value: create(PingSchema, { seq, target: req.target }) } })
+  }
+
+  #expireRelays (now: number, fx: MemberEffects): void {
+    for (const [seq, relay] of this.#relays) {
+      if (relay.deadline > now) break
+      this.#relays.delete(seq)
+      fx.send.push({ to: relay.requester, body: { case: 'nack', value: create(NackSchema, { seq: relay.seq, target: relay.target }) } })
+    }
+  }
+
+  #nextSeq (): number {
+    this.#seq = this.#seq >= SEQ_WRAP ? 1 : this.#seq + 1
+    return this.#seq
+  }
+
+  // ---- suspicion timers ------------------------------------------------------------------------
+
+  #expireSuspicions (now: number, fx: MemberEffects): void {
+    for (let top = this.#timers.peek(); top !== undefined && top.at <= now; top = this.#timers.peek()) {
+      this.#timers.pop()
+      const { id, suspicion } = top.item
+      if (this.#members.get(id)?.suspicion !== suspicion || suspicion.deadlineMs !== top.at) continue
+      if (now - top.at > this.#config.stallMs && !suspicion.graced) {
+        // Refutations may sit unread behind the stall that made us late: read them first.
+        suspicion.grace(now + this.#config.probeTimeoutMs)
+        this.#timers.push(suspicion.deadlineMs, top.item)
+        continue
+      }
+      // Only a reporter says so: every node runs its own timer, so N announcements would be noise.
+      const reporter = suspicion.hasReporter(this.#id)
+      const outcome = this.#applyOther(id, 'dead', suspicion.incarnation, this.#id, [], undefined, now, fx)
+      assert(outcome === 'accepted', `membership: expiry of ${id} not accepted`)
+      this.#counters.declaredDead++
+      if (reporter) fx.publish.push({ topic: 'members', body: member(this.#update(id, 'dead', suspicion.incarnation)) })
+    }
+  }
+
+  #compactTimers (): void {
+    if (this.#timers.size < 2 * this.#config.maxMembers + 32) return
+    this.#timers.retain((e) => {
+      const suspicion = this.#members.get(e.item.id)?.suspicion
+      return suspicion === e.item.suspicion && suspicion.deadlineMs === e.at
+    })
+  }
+
+  // ---- tombstones ------------------------------------------------------------------------------
+
+  #pushTombstone (tomb: Tombstone): void {
+    this.#tombstones.push(tomb)
+    const pending = this.#tombstones.length - this.#tombstoneHead
+    if (this.#tombstoneHead > 1024 && this.#tombstoneHead * 2 > this.#tombstones.length) {
+      this.#tombstones = this.#tombstones.slice(this.#tombstoneHead)
+      this.#tombstoneHead = 0
+    } else if (pending > 2 * this.#config.maxMembers) {
+      // A flapping node pushes one entry per death; keep only the ones that still stand.
+      this.#tombstones = this.#tombstones.slice(this.#tombstoneHead).filter((t) => this.#isCurrent(t))
+      this.#tombstoneHead = 0
+    }
+    assert(this.#tombstones.length - this.#tombstoneHead <= 2 * this.#config.maxMembers + 1, 'membership: tombstone queue unbounded')
+  }
+
+  #reap (now: number): void {
+    const retention = this.#config.deadRetentionMs
+    while (this.#tombstoneHead < this.#tombstones.length) {
+      const tomb = this.#tombstones[this.#tombstoneHead]!
+      if (tomb.changedMs + retention > now) break
+      this.#tombstoneHead++
+      if (this.#isCurrent(tomb)) this.#members.delete(tomb.id)
+    }
+  }
+
+  /** Room for one more record: evict the oldest tombstone when full. */
+  #makeRoom (): boolean {
+    while (this.#members.size >= this.#config.maxMembers && this.#tombstoneHead < this.#tombstones.length) {
+      const tomb = this.#tombstones[this.#tombstoneHead++]!
+      if (this.#isCurrent(tomb)) this.#members.delete(tomb.id)
+    }
+    return this.#members.size < this.#config.maxMembers
+  }
+
+  #isCurrent (tomb: Tombstone): boolean {
+    const record = this.#members.get(tomb.id)?.record
+    return record !== undefined && isTombstone(record.state) && record.changedMs === tomb.changedMs
+  }
+
+  #clock (now: number): void {
+    assert(Number.isFinite(now) && now >= this.#now, `membership: time went from ${this.#now} to ${now}`)
+    this.#now = now
+  }
+}

@@ -1,0 +1,13 @@
+// The simulated drivers for Shoal's mesh cores: one import for benches, tests and the harness.
+export { Scheduler, type Action } from './clock.js'
+export { EventQueue } from './queue.js'
+export { stream, latencySampler, gaussian, LAN_LATENCY, type LatencyConfig, type Sampler } from './random.js'
+export { Hosts, UP, DOWN, PAUSED, type HostState } from './hosts.js'
+export { Network, LinkDraws, DEFAULT_LINK_CONFIG, type LinkConfig, type NetworkStats } from './network.js'
+export { Gossip, DEFAULT_GOSSIP_CONFIG, type GossipConfig, type GossipStats, type FloodHandlers } from './gossip.js'
+export { Meter, kbitPerHost, percentile, mean, type MeterSnapshot } from './metrics.js'
+export { Trace, type TraceEvent, type CoordinatorView, type ActingInterval, type Violation } from './trace.js'
+export { SimFleet, Watch, simPeerId, simMeta, type SimFleetOptions, type ResultRecord } from './fleet.js'
+export { fatalHealth, healthyHealth, isFatal } from './verdicts.js'
+export { Wire, envelopeSize, type WireMode } from './envelope.js'
+export { messageSize } from './size.js'

@@ -1,0 +1,116 @@
+// Twenty real agents on loopback, each its own process with its own LevelDB store, fake GPUs and
+// admin socket, meshed over real libp2p (TCP, pnet, Noise, Yamux, gossipsub). The issue's
+// end-to-end: they converge, elect one coordinator, a GPU fault from the fake NVML library reaches
+// every agent, a killed coordinator is replaced, and `shoal cordon` reaches the node and is acked.
+import { mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import t from 'tap'
+import { HealthState, MemberState, type FleetStatus } from '../../proto/gen/shoal_pb.js'
+import { LocalFleet, waitUntil } from '../../agent/demo/local-fleet.js'
+import { main } from '../../agent/cli/shoal.js'
+
+const AGENTS = 20
+t.setTimeout(240_000)
+
+const dir = mkdtempSync(join(tmpdir(), 'shoal-fleet-'))
+const fleet = await LocalFleet.start({
+  agents: AGENTS,
+  dir,
+  logLevel: 'info',
+  extraConfig: `hooks:
+  cordon: ["/bin/sh", "-c", "echo \\"$SHOAL_ACTION $SHOAL_TERM\\" >> {dir}/hooks.log"]
+`,
+})
+t.teardown(async () => {
+  await fleet.stop()
+  rmSync(dir, { recursive: true, force: true })
+})
+
+async function status (i: number): Promise<FleetStatus | undefined> {
+  return await fleet.status(i)
+}
+
+async function statuses (): Promise<Map<number, FleetStatus | undefined>> {
+  const live = fleet.running().map((a) => a.index)
+  const all = await Promise.all(live.map(async (i) => [i, await status(i)] as const))
+  return new Map(all)
+}
+
+/** Every running agent sees `alive` members and names the same acting coordinator. */
+async function agreed (alive: number): Promise<string | undefined> {
+  const s = await statuses()
+  let coordinator: string | undefined
+  for (const st of s.values()) {
+    if (st === undefined || st.alive !== alive) return undefined
+    const c = st.coordinator?.coordinator
+    if (c === undefined || c === '') return undefined
+    if (coordinator !== undefined && c !== coordinator) return undefined
+    coordinator = c
+  }
+  const acting = [...s.values()].filter((st) => st?.coordinator?.acting === true)
+  return acting.length === 1 && acting[0]!.node === coordinator ? coordinator : undefined
+}
+
+t.test('twenty agents converge and elect exactly one coordinator', async (t) => {
+  let coordinator: string | undefined
+  await waitUntil('20 agents to agree on membership and one acting coordinator', async () => {
+    coordinator = await agreed(AGENTS)
+    return coordinator !== undefined
+  }, { timeoutMs: 90_000, everyMs: 250 })
+  t.ok(fleet.agents.some((a) => a.peerId === coordinator), 'the coordinator is one of the agents')
+  const s = await status(7)
+  t.equal(s?.alive, AGENTS)
+  t.equal(s?.dead, 0)
+  t.equal(s?.healthy, AGENTS, 'every node healthy (boot gates passed on fake H100s)')
+  t.ok((s?.coordinator?.council?.members.length ?? 0) >= 3, 'the council grew past the founder')
+})
+
+t.test('a lost GPU on one agent reaches every agent', async (t) => {
+  const victim = fleet.agents[5]!
+  victim.machine.lose(3)
+  victim.machine.write(victim.statePath)
+  await waitUntil('every agent to see agent-05 unhealthy', async () => {
+    const s = await statuses()
+    return [...s.values()].every((st) => st?.nodes.find((n) => n.id === victim.peerId)?.health?.verdict?.state === HealthState.UNHEALTHY)
+  }, { timeoutMs: 30_000, everyMs: 100 })
+  const view = (await status(12))?.nodes.find((n) => n.id === victim.peerId)
+  t.ok(view?.health?.verdict?.reasons.some((r) => r.rule === 'gpu-lost' && r.gpuIndex === 3), 'the reason travelled with it')
+})
+
+t.test('the coordinator is killed and another takes over', async (t) => {
+  const before = await agreed(AGENTS)
+  t.ok(before !== undefined)
+  const old = fleet.agents.find((a) => a.peerId === before)!
+  const oldTerm = (await status(old.index === 0 ? 1 : 0))?.coordinator?.term ?? 0
+  await fleet.kill(old.index)
+  let next: string | undefined
+  await waitUntil('a new acting coordinator that every live agent names', async () => {
+    next = await agreed(AGENTS - 1)
+    return next !== undefined && next !== before
+  }, { timeoutMs: 60_000, everyMs: 200 })
+  t.not(next, before)
+  const s = await status(fleet.running()[0]!.index)
+  t.ok((s?.coordinator?.term ?? 0) > oldTerm, 'a higher term')
+  t.equal(s?.nodes.find((n) => n.id === old.peerId)?.state, MemberState.DEAD, 'the old coordinator is declared dead')
+})
+
+t.test('shoal cordon through any agent reaches the node, runs its hook and is acked with a term', async (t) => {
+  const live = fleet.running()
+  const target = live[live.length - 1]!
+  const asker = live[1]!
+  const out: string[] = []
+  const code = await main(['cordon', target.name, '--socket', asker.socket, '--reason', 'test'], { out: (s) => out.push(s), err: (s) => out.push(s) }, {})
+  t.equal(code, 0, out.join(''))
+  t.match(out.join(''), /applied in term \d+/)
+  const hookLog = join(target.dir, 'hooks.log')
+  t.ok(existsSync(hookLog), 'the cordon hook ran')
+  t.match(readFileSync(hookLog, 'utf8'), /^cordon \d+/m)
+  await waitUntil('every agent to see the node cordoned', async () => {
+    const s = await statuses()
+    return [...s.values()].every((st) => st?.nodes.find((n) => n.id === target.peerId)?.health?.cordoned === true)
+  }, { timeoutMs: 30_000, everyMs: 100 })
+  const again = await main(['cordon', target.name, '--socket', live[2]!.socket], { out: () => {}, err: () => {} }, {})
+  t.equal(again, 0, 'a second cordon is answered too')
+  t.equal(readFileSync(hookLog, 'utf8').trim().split('\n').length, 2, 'a new request is a new command; the hook ran once per command')
+})
