@@ -3,6 +3,7 @@
 // the status and detail of the command's ack. A drain runs the drain hook, then polls drain_status
 // until it reports no workloads or the drain times out. With no hook configured the command is
 // recorded and acknowledged as applied: Shoal's own view (cordoned, draining) is the effect.
+import { setMaxListeners } from 'node:events'
 import { setTimeout as sleepFor } from 'node:timers/promises'
 import { CommandKind, CommandStatus, type Command } from '../../proto/gen/shoal_pb.js'
 import type { HooksConfig } from '../config/load.js'
@@ -56,6 +57,8 @@ export class HookRunner {
   constructor (config: HooksConfig, deps: HookRunnerDeps) {
     this.#config = config
     this.#deps = { ...systemHookTiming, ...deps }
+    // Each running hook listens for the stop; the ledger allows 64 commands at once, plus their polls.
+    setMaxListeners(256, this.#stop.signal)
   }
 
   /** Applies `cmd` on this node. Never throws for a hook's failure: that is a FAILED result. */

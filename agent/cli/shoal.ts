@@ -25,6 +25,11 @@ commands:
                            1 agent unreachable or answered an error, 2 usage error
   policy check FILE        validate a health policy; exits 0 valid, 1 invalid
   policy default           print the built-in health policy
+  demo [--agents N] [--keep]
+                           start a local fleet of N agents (default 5) on 127.0.0.1 with fake
+                           GPUs, wait until it converges and print its status; --keep leaves it
+                           running until Ctrl-C
+  fleet-key                print a new fleet key (the file mesh.key_file names; keep it secret)
 
 fleet commands (answered by the local agent; [--socket PATH] [--json] on each):
   status                   the fleet: coordinator, council, counts, every node
@@ -54,6 +59,8 @@ options:
   --node ID      only the events about one node
   --reason TEXT  why, for the audit trail (default: "shoal <command> by $USER")
   --timeout D    how long a write waits for its acknowledgement
+  --agents N     demo: how many agents (1..50)
+  --keep         demo: keep the fleet running until Ctrl-C
   -h, --help     this text
 
 environment:
@@ -80,6 +87,8 @@ export async function main (argv: string[], io: Output, env: NodeJS.ProcessEnv, 
         node: { type: 'string' },
         reason: { type: 'string' },
         timeout: { type: 'string' },
+        agents: { type: 'string' },
+        keep: { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
       },
     })
@@ -114,6 +123,20 @@ export async function main (argv: string[], io: Output, env: NodeJS.ProcessEnv, 
     case 'agent': {
       const { agentCommand } = await import('./agent.js')
       return await agentCommand({ configPath: parsed.values.config, fake: parsed.values.fake }, io, signals)
+    }
+    case 'demo': {
+      const { demoCommand } = await import('./demo.js')
+      const agents = parsed.values.agents === undefined ? 5 : Number(parsed.values.agents)
+      return await demoCommand({
+        agents,
+        keep: parsed.values.keep,
+        status: async (socket) => await statusCommand({ socketPath: socket, json: false }, io),
+      }, io, signals)
+    }
+    case 'fleet-key': {
+      const { generateFleetKey } = await import('../mesh/p2p/fleet-key.js')
+      io.out(generateFleetKey())
+      return 0
     }
     case 'policy':
       return policyCommand(rest, io)

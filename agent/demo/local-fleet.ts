@@ -3,7 +3,7 @@
 // Processes, not in-process agents, because that is what an operator runs: one agent per host,
 // one NVML per process, and a SIGKILL that really kills.
 import { spawn, type ChildProcess } from 'node:child_process'
-import { mkdirSync, writeFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { createInterface } from 'node:readline'
@@ -49,15 +49,44 @@ export interface LocalAgent {
 const MAX_LOG_LINES = 5000
 const AGENT_LIMIT = 200
 
+let bundled: Promise<string> | undefined
+
 /**
- * How to run the CLI in a child: the compiled one when this file is compiled; from source through
- * tsx otherwise (tests), never a dist/ that may be older than the source under test.
+ * How to run the CLI in a child: the compiled one when this file is compiled. From source (tests,
+ * benchmarks) it is bundled once per process with esbuild, never a dist/ that may be older than
+ * the source under test, and not tsx per child: twenty agents each compiling their sources on
+ * start cost a minute of CPU on two cores. The bundle sits two levels under the repository so the
+ * addon's relative lookup (native/build/Release) still finds it.
  */
-function agentCommand (): { exec: string, args: string[] } {
+async function agentCommand (): Promise<{ exec: string, args: string[] }> {
   const here = fileURLToPath(import.meta.url)
   if (here.endsWith('.js')) return { exec: process.execPath, args: [join(dirname(here), '..', 'cli', 'main.js')] }
-  const root = resolve(dirname(here), '..', '..')
-  return { exec: process.execPath, args: ['--import', 'tsx', join(root, 'agent', 'cli', 'main.ts')] }
+  bundled ??= (async () => {
+    const root = resolve(dirname(here), '..', '..')
+    mkdirSync(join(root, '.build'), { recursive: true })
+    const out = mkdtempSync(join(root, '.build', 'cli-'))
+    process.once('exit', () => { rmSync(out, { recursive: true, force: true }) })
+    const { build } = await import('esbuild')
+    await build({
+      entryPoints: [join(root, 'agent', 'cli', 'main.ts')],
+      outfile: join(out, 'main.mjs'),
+      bundle: true,
+      platform: 'node',
+      format: 'esm',
+      target: 'node20',
+      packages: 'external',
+      logLevel: 'error',
+    })
+    return join(out, 'main.mjs')
+  })()
+  return { exec: process.execPath, args: [await bundled] }
+}
+
+/** The children's environment: ours, less a test runner's coverage collection (tens of agents each writing V8 coverage is most of their start-up). */
+function childEnv (): NodeJS.ProcessEnv {
+  const env = { ...process.env }
+  delete env.NODE_V8_COVERAGE
+  return env
 }
 
 export class LocalFleet {
@@ -79,7 +108,7 @@ export class LocalFleet {
     try {
       const founder = fleet.#prepare(0)
       await fleet.#launch(founder, [])
-      const boot = founder.addrs.map((a) => a.includes('/p2p/') ? a : `${a}/p2p/${founder.peerId}`)
+      const boot = founder.addrs
       const batch = o.batch ?? 10
       for (let i = 1; i < o.agents; i += batch) {
         const group = []
@@ -135,9 +164,9 @@ ${(this.#o.extraConfig ?? '').replaceAll('{dir}', a.dir)}`
   /** Starts the agent's process and waits until its mesh is up (its peer id and addresses logged). */
   async #launch (a: LocalAgent, bootstrap: string[]): Promise<void> {
     writeFileSync(a.configPath, this.#config(a, bootstrap))
-    const cmd = agentCommand()
+    const cmd = await agentCommand()
     const child = spawn(cmd.exec, [...cmd.args, 'agent', '--config', a.configPath, '--fake'], {
-      env: { ...process.env, [FAKE_STATE_ENV]: a.statePath, SHOAL_NVML_LIBRARY: FAKE_LIBRARY },
+      env: { ...childEnv(), [FAKE_STATE_ENV]: a.statePath, SHOAL_NVML_LIBRARY: FAKE_LIBRARY },
       stdio: ['ignore', 'pipe', 'pipe'],
     })
     a.child = child
@@ -196,7 +225,7 @@ ${(this.#o.extraConfig ?? '').replaceAll('{dir}', a.dir)}`
   async restart (i: number): Promise<void> {
     const a = this.#agent(i)
     const founder = this.agents[0]!
-    const boot = i === 0 ? [] : founder.addrs.map((x) => `${x}/p2p/${founder.peerId}`)
+    const boot = i === 0 ? [] : founder.addrs
     await this.#launch(a, boot)
   }
 

@@ -70,10 +70,12 @@ export class MeshDriver {
       fleetKey: o.fleetKey,
       listen: o.listen,
       bootstrap: o.bootstrap,
+      announce: o.announce,
       loopback: o.loopback ?? false,
       now: () => o.clock.wallMs(),
       isFresh: (m) => node?.isFresh(m) ?? true,
-      log: (obj, msg) => { o.log.debug(obj, msg) },
+      // The host's lines are chatty per message, except a bootstrap peer that will not answer.
+      log: (obj, msg) => { if (msg.includes('bootstrap')) o.log.warn(obj, msg); else o.log.debug(obj, msg) },
     })
     const addrs = o.announce.length > 0 ? o.announce : host.addrs()
     node = new MeshNode({
@@ -119,6 +121,7 @@ export class MeshDriver {
     if (this.#stopped) return
     this.#run(this.node.leave(this.#o.clock.wallMs()))
     this.#stopped = true
+    this.#o.hooks.close()
     if (this.#alarm !== undefined) this.#o.alarm.clearTimeout(this.#alarm)
     await this.#chain
     await this.host.stop()

@@ -144,7 +144,7 @@ export class MeshNode {
     this.#election = new Election(o.self, { eligible: o.eligible, found: o.found }, o.config.election, o.persisted?.election ?? null, o.rng, o.now)
     this.#fleet = new FleetView({ maxNodes: o.config.membership.maxMembers, maxEvents: o.config.maxEvents })
     this.#fleet.setName(o.self, o.meta.name)
-    this.#ledger = new CommandLedger(o.persisted?.acks ?? [], { maxEntries: 1024 })
+    this.#ledger = new CommandLedger(o.persisted?.acks ?? [], { maxEntries: 1024, self: o.self })
     this.#nextPushPullAt = o.now + this.#pushPullEvery()
   }
 
@@ -593,7 +593,12 @@ export class MeshNode {
   }
 
   #onCommandResult (fx: MeshEffects, r: CommandResult): void {
-    if (!this.#pending.delete(r.requestId)) return
+    const p = this.#pending.get(r.requestId)
+    if (p === undefined) return
+    // A coordinator between leases (a failover, a slow renewal) is transient: keep asking until
+    // the deadline, which then reports a timeout instead of a race the operator cannot act on.
+    if (r.errorCode === 'not-coordinator') return
+    this.#pending.delete(r.requestId)
     fx.results.push({ requestId: r.requestId, result: r })
   }
 

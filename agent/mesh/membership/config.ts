@@ -48,6 +48,15 @@ export interface MembershipConfig {
    */
   suspicionMaxMult: number
   /**
+   * A floor under the suspicion min. log10(N) < 2 below 100 members leaves mult × interval (1 s at
+   * the defaults), and with fewer than mult others to confirm, a suspicion starts at min: a three-
+   * node fleet would declare a peer dead one second after a single failed probe, i.e. after a long
+   * GC pause or a brief stall. Default 2 s, which also outlasts the 2 s host stall the Lifeguard
+   * target (reference/mesh.md §6 G4) is measured with; from 100 members on the formula is above it.
+   * 0 restores memberlist's formula exactly.
+   */
+  suspicionMinMs: number
+  /**
    * Lifeguard LHA-Probe: the local health score runs over 0..awarenessMax−1 and stretches this
    * node's probe interval and timeout by (score + 1). It rises on failed probes that no relay
    * nacked, on stalls and when this node has to refute; it falls on every successful probe. A
@@ -85,11 +94,12 @@ export interface MembershipConfig {
 }
 
 export const DEFAULT_MEMBERSHIP_CONFIG: Readonly<MembershipConfig> = Object.freeze({
-  probeIntervalMs: 500,
-  probeTimeoutMs: 200,
+  probeIntervalMs: 250,
+  probeTimeoutMs: 100,
   indirectChecks: 3,
   suspicionMult: 4,
   suspicionMaxMult: 6,
+  suspicionMinMs: 2000,
   awarenessMax: 8,
   deadRetentionMs: 24 * 3_600_000,
   maxMembers: 20_000,
@@ -117,6 +127,7 @@ export function validateMembershipConfig (config: MembershipConfig): MembershipC
   integer(config, 'indirectChecks', 0, 16)
   integer(config, 'suspicionMult', 1, 100)
   integer(config, 'suspicionMaxMult', 1, 100)
+  integer(config, 'suspicionMinMs', 0, 600_000)
   integer(config, 'awarenessMax', 1, 64)
   integer(config, 'deadRetentionMs', 0, 30 * 86_400_000)
   integer(config, 'maxMembers', 2, 1_000_000)

@@ -24,7 +24,7 @@ import { ProbeRing } from './probe-ring.js'
 import {
   isLive, isTombstone, malformed, MAX_INCARNATION, precedence, stateName, wireState, type MemberRecord,
 } from './records.js'
-import { expectedConfirmations, Suspicion, suspicionTimeoutMinMs } from './suspicion.js'
+import { Suspicion, suspicionBounds } from './suspicion.js'
 
 export { DEFAULT_MEMBERSHIP_CONFIG, MembershipConfigError, validateMembershipConfig, type MembershipConfig } from './config.js'
 export type { MemberRecord } from './records.js'
@@ -378,10 +378,9 @@ export class Membership {
     if (wasLive !== isLive(state)) this.#live += isLive(state) ? 1 : -1
     let suspicion: Suspicion | undefined
     if (state === 'suspect') {
-      const n = this.#live
-      const minMs = suspicionTimeoutMinMs(this.#config.suspicionMult, n, this.#config.probeIntervalMs)
-      const k = expectedConfirmations(this.#config.suspicionMult, n)
-      suspicion = new Suspicion(reporter, incarnation, k, minMs, minMs * this.#config.suspicionMaxMult, now)
+      const c = this.#config
+      const { k, minMs, maxMs } = suspicionBounds(c.suspicionMult, c.suspicionMaxMult, c.suspicionMinMs, this.#live, c.probeIntervalMs)
+      suspicion = new Suspicion(reporter, incarnation, k, minMs, maxMs, now)
       this.#timers.push(suspicion.deadlineMs, { id, suspicion })
       this.#compactTimers()
     }

@@ -19,13 +19,19 @@ export class ProbeRing {
   get size (): number { return this.#ring.length }
   has (id: NodeId): boolean { return this.#in.has(id) }
 
-  /** memberlist: append, then swap with a random slot, so a newcomer is probed within ~a pass. */
+  /**
+   * Append, then swap with a random slot still ahead in this pass. memberlist picks any slot; one
+   * already passed leaves the newcomer unprobed until the pass ends, and when many probers' passes
+   * line up (a fleet started together) a rejoined node then goes unprobed by most of them for up
+   * to a whole pass: the tail of its detection time grew several-fold in the simulator.
+   */
   insert (id: NodeId): void {
     if (this.#in.has(id)) return
     this.#in.add(id)
     this.#ring.push(id)
     const n = this.#ring.length - 1
-    const j = pick(this.#rng, n + 1)
+    const from = Math.min(this.#next, n)
+    const j = from + pick(this.#rng, n - from + 1)
     this.#ring[n] = this.#ring[j]!
     this.#ring[j] = id
   }

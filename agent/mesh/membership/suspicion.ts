@@ -22,6 +22,17 @@ export function suspicionTimeoutMs (confirmations: number, k: number, minMs: num
   return Math.max(minMs, raw)
 }
 
+export interface SuspicionBounds { readonly k: number, readonly minMs: number, readonly maxMs: number }
+
+/**
+ * A new suspicion's parameters in a group of n live members: memberlist's min (never below
+ * `floorMs`), max = maxMult × min, and k confirmations expected.
+ */
+export function suspicionBounds (mult: number, maxMult: number, floorMs: number, n: number, intervalMs: number): SuspicionBounds {
+  const minMs = Math.max(floorMs, suspicionTimeoutMinMs(mult, n, intervalMs))
+  return { k: expectedConfirmations(mult, n), minMs, maxMs: maxMult * minMs }
+}
+
 /** Confirmations expected for a suspicion in a group of n live members: none when too few others. */
 export function expectedConfirmations (suspicionMult: number, n: number): number {
   const k = suspicionMult - 2

@@ -11,7 +11,9 @@ import {
   type AdminRequest,
   type AdminResponse,
 } from '../../../proto/gen/shoal_pb.js'
+import { readFileSync } from 'node:fs'
 import { main } from '../../../agent/cli/shoal.js'
+import { FLEET_EXIT } from '../../../agent/cli/fleet.js'
 import { adminError } from '../../../agent/admin/dispatch.js'
 import { fleetHandler, nodeSummary } from '../../../agent/admin/fleet.js'
 import { AdminServer } from '../../../agent/admin/server.js'
@@ -255,4 +257,11 @@ t.test('usage errors exit 2 and send nothing', async (t) => {
   const help = await run(['--help'])
   t.match(help.out, /events \[--since 10m\|TIME\] \[--limit N\] \[--node ID\]/)
   t.match(help.out, /3 unknown or ambiguous node, 4 no mesh on this agent, 5 no coordinator, 6 refused,/)
+})
+
+t.test('docs/cli.md lists every fleet exit code', async (t) => {
+  const doc = readFileSync(new URL('../../../docs/cli.md', import.meta.url), 'utf8')
+  const table = doc.slice(doc.indexOf('### Exit codes'), doc.indexOf('## `shoal agent'))
+  for (const [name, code] of Object.entries(FLEET_EXIT)) t.match(table, new RegExp(`\\n\\| ${code} \\| `), `${name} (${code})`)
+  t.equal(new Set(Object.values(FLEET_EXIT)).size, Object.keys(FLEET_EXIT).length, 'codes are distinct')
 })

@@ -3,11 +3,13 @@
 // the end of the period (published and sent to the suspect), Lifeguard's awareness and stalls.
 import t from 'tap'
 import { create } from '@bufbuild/protobuf'
-import { MemberState, MemberUpdateSchema, NodeMetaSchema, type MemberUpdate } from '../../../proto/gen/shoal_pb.js'
+import {
+  AckSchema, MemberState, MemberUpdateSchema, NackSchema, NodeMetaSchema, PingReqSchema, PingSchema, type MemberUpdate,
+} from '../../../proto/gen/shoal_pb.js'
 import { seededRng } from '../../../agent/lib/rng.js'
 import { DEFAULT_MEMBERSHIP_CONFIG, type MembershipConfig } from '../../../agent/mesh/membership/config.js'
 import { Membership, type MemberEffects } from '../../../agent/mesh/membership/membership.js'
-import type { Body, Send } from '../../../agent/mesh/types.js'
+import type { Body } from '../../../agent/mesh/types.js'
 
 const CONFIG: MembershipConfig = {
   ...DEFAULT_MEMBERSHIP_CONFIG, probeIntervalMs: 500, probeTimeoutMs: 200, indirectChecks: 3, suspicionMult: 4, suspicionMaxMult: 6, stallMs: 150,
@@ -29,7 +31,9 @@ function cluster (self: string, peers: string[], config = CONFIG, seed = self): 
 const peersOf = (n: number): string[] => Array.from({ length: n }, (_, i) => `p${i}`)
 
 function bodies<C extends Body['case']> (fx: MemberEffects, c: C): Array<{ to: string, value: Extract<Body, { case: C }>['value'] }> {
-  return fx.send.filter((s): s is Send & { body: Extract<Body, { case: C }> } => s.body.case === c).map((s) => ({ to: s.to, value: s.body.value }))
+  const out: Array<{ to: string, value: Extract<Body, { case: C }>['value'] }> = []
+  for (const s of fx.send) if (s.body.case === c) out.push({ to: s.to, value: (s.body as Extract<Body, { case: C }>).value })
+  return out
 }
 
 /** Start the next probe: tick at the wake time; returns the ping. */
@@ -41,11 +45,18 @@ function probe (m: Membership): { at: number, to: string, seq: number, fx: Membe
   return { at, to: pings[0]!.to, seq: pings[0]!.value.seq, fx }
 }
 
-const ack = (seq: number, target: string): Body => ({ case: 'ack', value: create(AckSchemaLazy(), { seq, target }) })
-function AckSchemaLazy (): typeof import('../../../proto/gen/shoal_pb.js').AckSchema {
-  return AckSchemaRef
+/** Tick at every wake until `until`; `answer(to)` says whether a pinged target acks at once. */
+function drive (m: Membership, until: number, answer: (to: string) => boolean): MemberEffects[] {
+  const out: MemberEffects[] = []
+  for (let at = m.nextWakeAt(); at <= until; at = m.nextWakeAt()) {
+    const fx = m.tick(at)
+    out.push(fx)
+    for (const p of bodies(fx, 'ping')) if (answer(p.to)) out.push(m.receive(p.to, ack(p.value.seq, p.to), at))
+  }
+  return out
 }
-const { AckSchema: AckSchemaRef, NackSchema, PingSchema, PingReqSchema } = await import('../../../proto/gen/shoal_pb.js')
+
+const ack = (seq: number, target: string): Body => ({ case: 'ack', value: create(AckSchema, { seq, target }) })
 const nack = (seq: number, target: string): Body => ({ case: 'nack', value: create(NackSchema, { seq, target }) })
 
 t.test('one ping per interval; each pass covers every peer once, reshuffled', async (t) => {
@@ -181,26 +192,19 @@ t.test('probing a suspect also tells it of the suspicion (buddy system)', async 
 })
 
 t.test('our own failed probe of a suspect confirms it once', async (t) => {
-  const m = cluster('a', ['x', 'y', 'z', 'w'])
-  // Suspected by z; we probe until we reach x and it fails.
+  // awarenessMax 1: failures do not stretch the interval, so x comes round again soon.
+  const m = cluster('a', ['x', 'y', 'z', 'w'], { ...CONFIG, awarenessMax: 1 })
   m.apply(create(MemberUpdateSchema, { node: 'x', state: MemberState.SUSPECT, incarnation: 1, reporter: 'z' }), 'z', 0)
-  const first = m.suspicionDeadline('x')!
-  let confirmed = 0
-  for (let i = 0; i < 8; i++) {
-    const p = probe(m)
-    if (p.to !== 'x') {
-      m.receive(p.to, ack(p.seq, p.to), p.at)
-      continue
-    }
-    m.tick(p.at + 200)
-    const fx = m.tick(p.at + 500)
-    if (fx.publish.length > 0) {
-      confirmed++
-      t.ok(fx.publish[0]!.body.case === 'member' && fx.publish[0]!.body.value.reporter === 'a', 'our confirmation, signed by us')
-      t.ok(m.suspicionDeadline('x')! < first, 'the timer shrank')
-    }
-  }
-  t.equal(confirmed, 1, 'confirmed once, not again on the next failure')
+  t.equal(m.suspicionDeadline('x'), 12_000, 'N 5: k 2, starts at max')
+  let probesOfX = 0
+  const ours = drive(m, 5600, (to) => {
+    if (to === 'x') probesOfX++
+    return to !== 'x'
+  }).flatMap((fx) => fx.publish)
+  t.ok(probesOfX >= 2, `x probed ${probesOfX} times`)
+  t.equal(ours.length, 1, 'one confirmation, not one per failure')
+  t.ok(ours[0]!.body.case === 'member' && ours[0]!.body.value.reporter === 'a' && ours[0]!.body.value.state === MemberState.SUSPECT)
+  t.equal(m.suspicionDeadline('x'), 5690, 'the timer shrank to max − log 2 / log 3 × (max − min)')
 })
 
 t.test('relay: ping the target with our own seq, ack back to the requester', async (t) => {
@@ -252,43 +256,46 @@ t.test('pings are answered with our own ack; pings for someone else are not', as
 })
 
 t.test('awareness: failed probes stretch the interval, successes shrink it, bounded', async (t) => {
-  const config = { ...CONFIG, awarenessMax: 4 }
-  const m = cluster('a', ['x'], config)
-  const gaps: number[] = []
-  const scores: number[] = []
+  const m = cluster('a', ['x'], { ...CONFIG, awarenessMax: 4 })
   let inc = 1
-  for (let i = 0; i < 6; i++) {
-    const p = probe(m)
-    m.tick(p.at + m.healthScore * 0 + (p.at - p.at)) // no-op: keeps the schedule explicit
-    while (m.nextWakeAt() < p.at + 500 * (m.healthScore + 1) && m.member('x')!.state === 'alive') m.tick(m.nextWakeAt())
-    scores.push(m.healthScore)
-    gaps.push(m.nextWakeAt() - p.at)
-    // x refutes so it stays probe-able.
-    m.apply(alive('x', ++inc), 'x', m.nextWakeAt())
+  const starts: number[] = []
+  const scores: number[] = []
+  while (starts.length < 7) {
+    const at = m.nextWakeAt()
+    const fx = m.tick(at)
+    // x refutes every suspicion so it stays probe-able.
+    if (m.member('x')!.state === 'suspect') m.apply(alive('x', ++inc), 'x', at)
+    if (bodies(fx, 'ping').length === 1) {
+      starts.push(at)
+      scores.push(m.healthScore)
+    }
   }
-  t.same(scores, [1, 2, 3, 3, 3, 3], 'no relays to nack: +1 per failure, capped at awarenessMax − 1')
-  t.same(gaps, [1000, 1500, 2000, 2000, 2000, 2000], 'the next probe waits interval × (score + 1)')
+  t.same(scores, [0, 1, 2, 3, 3, 3, 3], 'no relay to nack: +1 per failure, capped at awarenessMax − 1')
+  t.same(starts.slice(1).map((s, i) => s - starts[i]!), [500, 1000, 1500, 2000, 2000, 2000], 'a probe period is interval × (score + 1)')
+  t.equal(m.nextWakeAt() - starts.at(-1)!, 800, 'and so is the probe timeout')
+  m.tick(m.nextWakeAt())
   const down: number[] = []
   for (let i = 0; i < 5; i++) {
-    const p = probe(m)
-    m.receive('x', ack(p.seq, 'x'), p.at + 1)
+    const at = m.nextWakeAt()
+    const fx = m.tick(at)
+    if (m.member('x')!.state === 'suspect') m.apply(alive('x', ++inc), 'x', at)
+    const ping = bodies(fx, 'ping')[0]!
+    m.receive('x', ack(ping.value.seq, 'x'), at + 1)
     down.push(m.healthScore)
   }
   t.same(down, [2, 1, 0, 0, 0], 'each ack: −1, floor 0')
 })
 
-t.test('awareness scales the probe timeout too', async (t) => {
+t.test('missing nacks count against us, received nacks do not', async (t) => {
   const m = cluster('a', ['x', 'y', 'z'])
-  // Two failures with no nacks from the relays raise the score.
-  for (let i = 0; i < 1; i++) {
-    const p = probe(m)
-    m.tick(p.at + 200)
-    m.tick(p.at + 500)
-  }
-  const score = m.healthScore
-  t.ok(score >= 1, `score ${score}`)
   const p = probe(m)
-  t.equal(m.nextWakeAt(), p.at + 200 * (score + 1))
+  const reqs = bodies(m.tick(p.at + 200), 'pingReq')
+  t.equal(reqs.length, 2, 'two others to ask')
+  m.receive(reqs[0]!.to, nack(p.seq, p.to), p.at + 450)
+  const fx = m.tick(p.at + 500)
+  t.equal(m.healthScore, 1, 'one relay stayed silent')
+  t.equal(bodies(fx, 'ping').length, 1, 'the next probe starts in the same tick')
+  t.equal(m.nextWakeAt(), p.at + 500 + 400, 'with its timeout scaled by 2')
 })
 
 t.test('a stall across a probe makes it inconclusive: no suspicion, score +1', async (t) => {
@@ -299,11 +306,12 @@ t.test('a stall across a probe makes it inconclusive: no suspicion, score +1', a
   t.equal(m.member('x')!.state, 'alive')
   t.equal(m.counters.inconclusive, 1)
   t.equal(m.healthScore, 1)
-  // Within stallMs it still counts.
-  const q = probe(m)
-  m.tick(q.at + 200)
-  m.tick(q.at + 1000 + 150)
-  t.equal(m.member('x')!.state, 'suspect', 'late by exactly stallMs: a verdict')
+  // The next probe started in that tick, with score 1: timeout 400, period 1000.
+  t.equal(bodies(fx, 'ping').length, 1)
+  const q = p.at + 651
+  m.tick(q + 400 + 150)
+  m.tick(q + 1000 + 150)
+  t.equal(m.member('x')!.state, 'suspect', 'late by exactly stallMs: still a verdict')
 })
 
 t.test('time never goes back', async (t) => {

@@ -27,13 +27,13 @@ export interface SimFleetOptions {
   mesh?: MeshConfig
   link?: Partial<LinkConfig>
   gossip?: Partial<GossipConfig>
-  /** Agents 0..seeds-1 are bootstrap seeds; every later agent connects to all of them. Default 3. */
+  /** Agents 0..seeds-1 are bootstrap seeds; every other agent connects to all of them. Default 1 (agent 0). */
   seeds?: number
   /** Agents 0..eligible-1 are coordinator-eligible. Default: all. */
   eligible?: number
   /** Agent 0 founds at 0; the others boot at uniform times in [0, startSpreadMs). Default 2,000. */
   startSpreadMs?: number
-  /** From boot to `connected` with each seed: TCP + Noise + identify. Default 5 ms. */
+  /** From boot to its first connections (gossip mesh, `connected` with each seed): TCP + Noise + identify. Default 5 ms. */
   dialMs?: number
   /** A command's hook (cordon, drain) runs this long before commandDone. Default 50 ms. */
   hookDelayMs?: number
@@ -47,6 +47,12 @@ export interface SimFleetOptions {
   wire?: WireMode
   /** In 'share' mode, encode and gate one message in this many. Default 50. */
   checkEvery?: number
+  /**
+   * What happens to gossip an agent publishes before its first connection is up (dialMs after
+   * boot): 'drop' (default) as libp2p does (allowPublishToZeroTopicPeers: nobody receives it), or
+   * 'hold': publish it once connected, as a driver that queued it would.
+   */
+  earlyPublish?: 'drop' | 'hold'
 }
 
 /** A predicate over agents, evaluated after each input an agent processes; records when it first held. */
@@ -112,6 +118,8 @@ export class SimFleet {
   inputs = 0
   /** Sends to ids outside the fleet. */
   unknownTargets = 0
+  /** Gossip published before the agent had any connection, dropped (earlyPublish 'drop'). */
+  earlyDropped = 0
 
   readonly #o: Required<Omit<SimFleetOptions, 'mesh' | 'link' | 'gossip' | 'wire' | 'checkEvery'>>
   readonly wire: Wire
@@ -129,6 +137,9 @@ export class SimFleet {
   /** Agents that may be acting: role coordinator or acting at their last input. Small. */
   readonly #watchActing = new Set<number>()
   readonly #watches: Watch[] = []
+  /** Per agent: not yet connected (publishes go nowhere or wait, see earlyPublish), and what waits. */
+  readonly #unconnected: Uint8Array
+  readonly #early: Array<Array<() => void> | undefined>
   readonly #fleetRng: Rng
   #twoActing = false
 
@@ -140,12 +151,13 @@ export class SimFleet {
       agents: o.agents,
       seed: this.seed,
       fleet: o.fleet ?? 'sim',
-      seeds: Math.min(o.seeds ?? 3, o.agents),
+      seeds: Math.min(o.seeds ?? 1, o.agents),
       eligible: o.eligible ?? o.agents,
       startSpreadMs: o.startSpreadMs ?? 2000,
       dialMs: o.dialMs ?? 5,
       hookDelayMs: o.hookDelayMs ?? 50,
       keepEvents: o.keepEvents ?? true,
+      earlyPublish: o.earlyPublish ?? 'drop',
     }
     this.fleet = this.#o.fleet
     this.config = o.mesh ?? DEFAULT_MESH_CONFIG
@@ -175,6 +187,8 @@ export class SimFleet {
     this.#viewCoord = new Int32Array(this.n).fill(-1)
     this.#viewRole = new Array<string>(this.n).fill('')
     this.#fleetRng = stream(this.seed, 'fleet')
+    this.#unconnected = new Uint8Array(this.n)
+    this.#early = new Array<Array<() => void> | undefined>(this.n)
     this.sched.afterEach = () => { if (this.#watchActing.size > 0) this.#checkActing() }
   }
 
@@ -197,6 +211,7 @@ export class SimFleet {
     this.#checkIndex(i)
     if (!this.hosts.isAlive(i)) return
     this.hosts.setDown(i)
+    this.gossip.leave(i)
     this.#life[i]!++
     this.#wake[i] = Infinity
     if (this.#acting[i] === 1) this.#setActing(i, false, 0)
@@ -343,19 +358,28 @@ export class SimFleet {
     this.hosts.setUp(i)
     this.#wake[i] = Infinity
     this.#acting[i] = 0
+    this.#unconnected[i] = 1
+    this.#early[i] = undefined
+    // Nothing is connected yet: what start() publishes reaches nobody (libp2p's
+    // allowPublishToZeroTopicPeers), as on a real host.
     this.#input(i, (nd, t) => nd.start(t))
-    for (let s = 0; s < this.#o.seeds; s++) {
-      if (s === i) continue
-      this.sched.after(this.#o.dialMs, () => { this.#dial(i, s, life) })
-    }
+    this.sched.after(this.#o.dialMs, () => { this.#connect(i, life) })
   }
 
-  /** A connection between agent i and seed s came up: both sides learn of it. */
-  #dial (i: number, s: number, life: number): void {
-    if (this.#life[i] !== life || !this.hosts.isUp(i) || !this.hosts.isUp(s) || !this.hosts.sameSide(i, s)) return
-    this.gossip.connect(i, s)
-    this.#input(i, (node, now) => node.connected(this.ids[s]!, now))
-    this.#input(s, (node, now) => node.connected(this.ids[i]!, now))
+  /** Agent i's first connections are up: it joins the gossip mesh, and it and each seed learn of the other. */
+  #connect (i: number, life: number): void {
+    if (this.#life[i] !== life || !this.hosts.isUp(i)) return
+    this.gossip.join(i)
+    this.#unconnected[i] = 0
+    const early = this.#early[i] ?? []
+    this.#early[i] = undefined
+    for (const publish of early) publish()
+    for (let s = 0; s < this.#o.seeds; s++) {
+      if (s === i || !this.hosts.isUp(s) || !this.hosts.sameSide(i, s)) continue
+      this.gossip.connect(i, s)
+      this.#input(i, (node, now) => node.connected(this.ids[s]!, now))
+      this.#input(s, (node, now) => node.connected(this.ids[i]!, now))
+    }
   }
 
   /** Hands one input to agent i's core and carries out its effects. */
@@ -425,11 +449,16 @@ export class SimFleet {
     if (out === undefined) return
     const message = out.message
     const m = message.body as Body
-    this.gossip.publish(i, out.size, `gossip:${topic}`, {
-      // gossipsub's topic validator: the agent's host ignores stale health and announces.
-      accept: (to) => this.hosts.isUp(to) && this.#nodes[to]!.isFresh(message),
-      deliver: (to) => { this.#input(to, (node, t) => node.receive(self, m, topic, t)) },
-    })
+    const publish = (): void => {
+      this.gossip.publish(i, out.size, `gossip:${topic}`, {
+        // gossipsub's topic validator: the agent's host ignores stale health and announces.
+        accept: (to) => this.hosts.isUp(to) && this.#nodes[to]!.isFresh(message),
+        deliver: (to) => { this.#input(to, (node, t) => node.receive(self, m, topic, t)) },
+      })
+    }
+    if (this.#unconnected[i] === 0) publish()
+    else if (this.#o.earlyPublish === 'hold') (this.#early[i] ??= []).push(publish)
+    else this.earlyDropped++
   }
 
   #reschedule (i: number): void {

@@ -1,7 +1,8 @@
 // The gossip model for `publish` (gossipsub, reduced to what decides delivery time and bytes):
 //
-// - Mesh: every host keeps a random set of mesh peers, at least `degree` (D) and at most
-//   `degreeHigh` (D_hi), symmetric. A host that first receives a message forwards it to its mesh
+// - Mesh: a host that joins grafts random live, reachable hosts until it has `degree` (D) mesh
+//   peers; grafts are accepted, and a host above `degreeHigh` (D_hi) prunes back to D at its
+//   heartbeat; links are symmetric. A host that first receives a message forwards it to its mesh
 //   peers except the one it came from and the publisher; later copies are dropped (dedup by
 //   message id) but their bytes are counted, as they are on a real wire.
 // - Flood publish: the publisher sends to every connected peer, mesh or not (seeds included, which
@@ -14,9 +15,11 @@
 // - IHAVE cost: gossipsub advertises each message id to D_lazy peers in each of the next
 //   mcache_gossip heartbeats. Rather than simulate those packets, each first receipt adds that many
 //   id advertisements to the host's bytes out and, by symmetry, to its bytes in.
+// - A host that goes down is dropped from its peers' meshes and connections at once (its TCP
+//   connections close); it joins again, with new grafts, when it comes back.
 // - Mesh upkeep: once per heartbeat a host with fewer than D_lo reachable mesh peers grafts
-//   reachable hosts (as if dialled from its membership view) until it has D. Peers are never
-//   pruned, so a healed partition finds the old mesh intact.
+//   reachable hosts (as if dialled from its membership view) until it has D. A partition prunes
+//   nothing, so a healed partition finds the old mesh intact.
 // Not modelled: peer scoring, IDONTWANT, per-topic meshes (one mesh serves the three topics),
 // GRAFT/PRUNE bytes, connection keep-alives.
 import { assert } from '../../../agent/lib/assert.js'
@@ -33,7 +36,7 @@ export interface GossipConfig {
   degree: number
   /** D_lo: below this many reachable mesh peers a host grafts more at its heartbeat. Default 4. */
   degreeLow: number
-  /** D_hi: a host takes no grafts beyond this many mesh peers. Default 12. */
+  /** D_hi: a host with more mesh peers prunes down to D at its heartbeat. Default 12. */
   degreeHigh: number
   /** Gossipsub heartbeat. Default 1 s (the spec's and js-libp2p's). */
   heartbeatMs: number
@@ -98,13 +101,14 @@ export interface GossipStats {
   lost: number
   repaired: number
   grafts: number
+  prunes: number
   /** First receipts the validator ignored (stale): not forwarded. */
   ignored: number
 }
 
 export class Gossip {
   readonly config: GossipConfig
-  readonly stats: GossipStats = { published: 0, hops: 0, receipts: 0, duplicates: 0, lost: 0, repaired: 0, grafts: 0, ignored: 0 }
+  readonly stats: GossipStats = { published: 0, hops: 0, receipts: 0, duplicates: 0, lost: 0, repaired: 0, grafts: 0, prunes: 0, ignored: 0 }
   readonly #n: number
   readonly #sched: Scheduler
   readonly #hosts: Hosts
@@ -115,6 +119,9 @@ export class Gossip {
   /** Connected peers outside the mesh (seeds and those who dialled a seed): flood publish only. */
   readonly #extra: number[][]
   readonly #phase: Float64Array
+  /** Hosts that ever joined, where grafts look for peers (down ones are skipped when drawn). */
+  readonly #joined: number[] = []
+  readonly #isJoined: Uint8Array
   readonly #ihaveBytes: number
   #started = false
 
@@ -132,8 +139,30 @@ export class Gossip {
     this.#phase = new Float64Array(this.#n)
     for (let i = 0; i < this.#n; i++) this.#phase[i] = this.#rng.next() * o.config.heartbeatMs
     this.#ihaveBytes = o.config.repairWindows * o.config.ihavePeers * o.config.messageIdBytes
-    this.#buildMesh()
+    this.#isJoined = new Uint8Array(this.#n)
   }
+
+  /**
+   * Host i came up and subscribed: it grafts live reachable hosts up to D at once (js-libp2p
+   * grafts on subscribe) and is itself a graft candidate from now on.
+   */
+  join (i: number): void {
+    if (this.#isJoined[i] === 0) {
+      this.#isJoined[i] = 1
+      this.#joined.push(i)
+    }
+    this.#graftUpTo(i, this.config.degree, (j) => this.#reachable(i, j))
+  }
+
+  /** Host i went down: its connections close, so every peer drops it from mesh and connections. */
+  leave (i: number): void {
+    for (const j of this.#mesh[i]!) removeFrom(this.#mesh[j]!, i)
+    for (const j of this.#extra[i]!) removeFrom(this.#extra[j]!, i)
+    this.#mesh[i]!.length = 0
+    this.#extra[i]!.length = 0
+  }
+
+  #reachable (i: number, j: number): boolean { return this.#hosts.isUp(j) && this.#hosts.sameSide(i, j) }
 
   refit (): void { this.#draws.refit() }
 
@@ -257,25 +286,15 @@ export class Gossip {
     this.#arrive(f, at, to, this.#sched.now + legs)
   }
 
-  #buildMesh (): void {
-    const c = this.config
-    const order = Array.from({ length: this.#n }, (_, i) => i)
-    for (let i = order.length - 1; i > 0; i--) {
-      const j = pick(this.#rng, i + 1)
-      const t = order[i]!; order[i] = order[j]!; order[j] = t
-    }
-    const want = Math.min(c.degree, this.#n - 1)
-    for (const i of order) this.#graftUpTo(i, want, () => true)
-  }
-
-  /** Adds random mesh peers to `i` (accepted by `ok`, below D_hi) until it has `want` that pass `ok`. */
+  /** Adds random mesh peers to `i` (accepted by `ok`) until it has `want` that pass `ok`. */
   #graftUpTo (i: number, want: number, ok: (j: number) => boolean): void {
     const mesh = this.#mesh[i]!
     let have = 0
     for (const j of mesh) if (ok(j)) have++
-    for (let tries = 0; have < want && tries < 20 * want; tries++) {
-      const j = pick(this.#rng, this.#n)
-      if (j === i || !ok(j) || mesh.includes(j) || this.#mesh[j]!.length >= this.config.degreeHigh) continue
+    const pool = this.#joined
+    for (let tries = 0; have < want && tries < 20 * want && pool.length > 1; tries++) {
+      const j = pool[pick(this.#rng, pool.length)]!
+      if (j === i || !ok(j) || mesh.includes(j)) continue
       mesh.push(j)
       this.#mesh[j]!.push(i)
       have++
@@ -283,14 +302,35 @@ export class Gossip {
     }
   }
 
+  /** gossipsub's heartbeat: prune a mesh above D_hi down to D (unreachable peers first), graft below D_lo. */
   #upkeep (): void {
     const c = this.config
     for (let i = 0; i < this.#n; i++) {
-      if (!this.#hosts.isUp(i)) continue
-      const reachable = (j: number): boolean => this.#hosts.isUp(j) && this.#hosts.sameSide(i, j)
+      if (!this.#hosts.isUp(i) || this.#isJoined[i] === 0) continue
+      const mesh = this.#mesh[i]!
+      if (mesh.length > c.degreeHigh) this.#prune(i, mesh.length - c.degree)
       let have = 0
-      for (const j of this.#mesh[i]!) if (reachable(j)) have++
-      if (have < c.degreeLow) this.#graftUpTo(i, c.degree, reachable)
+      for (const j of mesh) if (this.#reachable(i, j)) have++
+      if (have < c.degreeLow) this.#graftUpTo(i, c.degree, (j) => this.#reachable(i, j))
     }
+  }
+
+  #prune (i: number, count: number): void {
+    const mesh = this.#mesh[i]!
+    for (let k = 0; k < count; k++) {
+      let victim = mesh.find((j) => !this.#reachable(i, j))
+      victim ??= mesh[pick(this.#rng, mesh.length)]!
+      removeFrom(mesh, victim)
+      removeFrom(this.#mesh[victim]!, i)
+      this.stats.prunes++
+    }
+  }
+}
+
+function removeFrom (list: number[], x: number): void {
+  const k = list.indexOf(x)
+  if (k >= 0) {
+    list[k] = list[list.length - 1]!
+    list.pop()
   }
 }

@@ -34,7 +34,22 @@ function bigVarintSize (v: bigint): number {
   return size
 }
 
+/** Sizes of long strings (node ids, addresses): V8 keeps a string's hash, so a hit is cheap. */
+const utf8Cache = new Map<string, number>()
+const UTF8_CACHE_MAX = 200_000
+
 export function utf8Size (s: string): number {
+  if (s.length < 24) return utf8Count(s)
+  let size = utf8Cache.get(s)
+  if (size === undefined) {
+    if (utf8Cache.size >= UTF8_CACHE_MAX) utf8Cache.clear()
+    size = utf8Count(s)
+    utf8Cache.set(s, size)
+  }
+  return size
+}
+
+function utf8Count (s: string): number {
   let size = s.length
   for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i)

@@ -1,0 +1,34 @@
+// npm run bench:mesh: the simulated 1,000-agent fleet (the real cores in virtual time) and 50 real
+// agent processes on loopback. Prints figures as it goes and ends with one JSON line.
+// SHOAL_BENCH_REAL_AGENTS / SHOAL_BENCH_SIM_AGENTS change the sizes (e.g. for a quick look).
+import { runSimBench } from './mesh-sim.js'
+import { runRealBench } from './mesh-real.js'
+
+const simAgents = Number(process.env.SHOAL_BENCH_SIM_AGENTS ?? 1000)
+const realAgents = Number(process.env.SHOAL_BENCH_REAL_AGENTS ?? 50)
+const log = (s: string): void => { process.stderr.write(`bench:mesh ${s}\n`) }
+
+log(`simulated fleet: ${simAgents} agents`)
+const sim = await runSimBench({ agents: simAgents, log })
+log(`sim${simAgents}: ${JSON.stringify(sim)}`)
+log(`real fleet: ${realAgents} agent processes on 127.0.0.1`)
+const real = await runRealBench({ agents: realAgents, faults: 5, failovers: 3, log })
+log(`real${realAgents}: ${JSON.stringify(real)}`)
+
+const round = (n: number): number => Math.round(n * 10) / 10
+process.stdout.write(`${JSON.stringify({
+  bench: 'mesh',
+  [`sim${simAgents}`]: {
+    propagation_p50_ms: round(sim.propagation_p50_ms),
+    propagation_p99_ms: round(sim.propagation_p99_ms),
+    detect_p99_ms: round(sim.detect_p99_ms),
+    failover_p99_ms: round(sim.failover_p99_ms),
+    kbit_per_agent: round(sim.kbit_per_agent),
+  },
+  [`real${realAgents}`]: {
+    propagation_p50_ms: round(real.propagation_p50_ms),
+    propagation_p99_ms: round(real.propagation_p99_ms),
+    failover_p99_ms: round(real.failover_p99_ms),
+    converge_ms: real.converge_ms,
+  },
+})}\n`)
