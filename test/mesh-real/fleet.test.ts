@@ -1,4 +1,4 @@
-// Twenty real agents on loopback, each its own process with its own LevelDB store, fake GPUs and
+// Real agents on loopback (6 by default, 20 with SHOAL_TEST_FLEET_AGENTS=20), each its own process with its own LevelDB store, fake GPUs and
 // admin socket, meshed over real libp2p (TCP, pnet, Noise, Yamux, gossipsub). The issue's
 // end-to-end: they converge, elect one coordinator, a GPU fault from the fake NVML library reaches
 // every agent, a killed coordinator is replaced, and `shoal cordon` reaches the node and is acked.
@@ -11,7 +11,10 @@ import { HealthState, MemberState, NodeRequestSchema, type FleetStatus } from '.
 import { LocalFleet, waitUntil } from '../../agent/demo/local-fleet.js'
 import { main } from '../../agent/cli/shoal.js'
 
-const AGENTS = 20
+// 20 is the issue's size (`npm run test:fleet`); the default suite runs 6 so that it stays fast and
+// stable on a 2-core CI machine, where twenty agent processes plus the test starve each other's
+// event loops past the 1 s lease (docs/election.md, "one machine is not a fleet").
+const AGENTS = Number(process.env.SHOAL_TEST_FLEET_AGENTS ?? 6)
 t.setTimeout(240_000)
 
 const dir = mkdtempSync(join(tmpdir(), 'shoal-fleet-'))
@@ -57,14 +60,14 @@ async function agreed (alive: number): Promise<string | undefined> {
   return acting.length === 1 && acting[0]!.node === coordinator ? coordinator : undefined
 }
 
-t.test('twenty agents converge and elect exactly one coordinator', async (t) => {
+t.test('the agents converge and elect exactly one coordinator', async (t) => {
   let coordinator: string | undefined
-  await waitUntil('20 agents to agree on membership and one acting coordinator', async () => {
+  await waitUntil(`${AGENTS} agents to agree on membership and one acting coordinator`, async () => {
     coordinator = await agreed(AGENTS)
     return coordinator !== undefined
   }, { timeoutMs: 90_000, everyMs: 500 })
   t.ok(fleet.agents.some((a) => a.peerId === coordinator), 'the coordinator is one of the agents')
-  const s = await status(7)
+  const s = await status(1)
   t.equal(s?.alive, AGENTS)
   t.equal(s?.dead, 0)
   t.equal(s?.healthy, AGENTS, 'every node healthy (boot gates passed on fake H100s)')
@@ -72,21 +75,24 @@ t.test('twenty agents converge and elect exactly one coordinator', async (t) => 
 })
 
 t.test('a lost GPU on one agent reaches every agent', async (t) => {
-  const victim = fleet.agents[5]!
+  const victim = fleet.agents[AGENTS - 2]!
   victim.machine.lose(3)
   victim.machine.write(victim.statePath)
-  await waitUntil('every agent to see agent-05 unhealthy', async () => {
+  await waitUntil(`every agent to see ${victim.name} unhealthy`, async () => {
     const s = await statuses()
     return [...s.values()].every((st) => st?.nodes.find((n) => n.id === victim.peerId)?.health?.verdict?.state === HealthState.UNHEALTHY)
   }, { timeoutMs: 30_000, everyMs: 300 })
-  const r = await fleet.admin(12, { case: 'node', value: create(NodeRequestSchema, { id: victim.name }) })
+  const r = await fleet.admin(1, { case: 'node', value: create(NodeRequestSchema, { id: victim.name }) })
   const view = r.response.case === 'node' ? r.response.value : undefined
   t.ok(view?.health?.verdict?.reasons.some((x) => x.rule === 'gpu-lost' && x.gpuIndex === 3), 'the reason travelled with it')
 })
 
 t.test('the coordinator is killed and another takes over', async (t) => {
-  const before = await agreed(AGENTS)
-  t.ok(before !== undefined)
+  let before: string | undefined
+  await waitUntil('the fleet to agree on its coordinator', async () => {
+    before = await agreed(AGENTS)
+    return before !== undefined
+  }, { timeoutMs: 60_000, everyMs: 300 })
   const old = fleet.agents.find((a) => a.peerId === before)!
   const oldTerm = (await status(old.index === 0 ? 1 : 0))?.coordinator?.term ?? 0
   await fleet.kill(old.index)

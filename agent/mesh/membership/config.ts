@@ -1,59 +1,63 @@
 // Every knob of the membership core, memberlist-style: what it feeds, what raising or lowering it
-// costs, the default and why. The defaults were chosen with the seeded network in
-// test/agent/mesh/membership-network.test.ts against DESIGN.md §10 and reference/mesh.md §6.
-import { suspicionTimeoutMinMs } from './suspicion.js'
+// costs, the default and why. Figures quoted here were measured with the seeded network of
+// test/agent/mesh/membership-network.test.ts (1 ms links, 5-40 ms gossip, 1% loss, kill one agent,
+// restart it, repeat), which also checks the 100-agent ones on every run.
+import { suspicionBounds } from './suspicion.js'
 
 export interface MembershipConfig {
   /**
-   * One peer is probed per interval (scaled by the local health score, see awarenessMax). A dead
-   * peer is first probed after about e/(e−1) intervals (SWIM) and suspected one interval later,
-   * and the suspicion timeout is a multiple of it, so detection time is linear in this knob; so are
-   * probe traffic (two small messages out, two in, per interval) and the simulator's event count.
-   * Default 500 ms: half of memberlist's LAN 1 s. It yields first suspicion p50 ≈ 1 s, p99 ≈ 2.5 s
-   * and full detection p99 ≈ 4 s at 100 agents, ≈ 6 s at 1,000 (under the 5 s / 8 s targets), with
-   * probes near 2 kbit/s. Simulator range: 200 ms to 2 s.
+   * One peer is probed per interval (times the local health score + 1, see awarenessMax). N probers
+   * each probing once per interval reach a given peer about once per interval, at random: the wait
+   * until someone probes a dead peer is exponential with mean one interval, so its p99 is 4.6
+   * intervals, and the suspicion comes one interval later. Detection time, probe traffic and the
+   * simulator's event count are all linear in this knob.
+   * Default 250 ms (memberlist LAN: 1 s). First suspicion p50 0.4 s, p99 1.1-1.4 s (target 1.5 s);
+   * 99% of live agents mark a dead one dead at p50 2.7 s, p99 3.7 s with 100 agents (target 5 s)
+   * and p50 3.5 s, worst of 30 4.2 s with 1,000 (target 8 s). 500 ms misses both: first
+   * suspicion p99 2.4 s, detection p99 6.4 s at 100. Cost: a ping and an ack sent per interval
+   * (8 messages/s, ~13 kbit/s at 200 B each; 9/s at 1% loss, 12/s at 5%), independent of N.
+   * Simulator range: 200 ms to 2 s (a sim preset may trade detection time for events).
    */
   probeIntervalMs: number
   /**
    * How long a direct ping waits for its ack before `indirectChecks` relays are asked, and how long
    * a relay waits before it answers with a nack. memberlist: "the 99th percentile of RTT". Raising
    * it leaves less of the interval to the indirect round; lowering it sends ping_reqs for slow but
-   * healthy peers. Must be at most half the interval so a relay's nack arrives before the prober's
-   * deadline. Default 200 ms: RTT is ≤ 1 ms in one region, so this is a budget for event-loop
-   * stalls on a busy host (the agent's loop-lag p99 target is 20 ms). Simulator range: 50 to 250 ms.
+   * healthy peers. At most half the interval, so a relay's nack arrives before the prober's deadline.
+   * Default 100 ms: RTT is ≤ 1 ms in one region, so this is a budget for event-loop lag on a busy
+   * host, five times the agent's 20 ms loop-lag p99 target. Simulator range: 20 ms to half the interval.
    */
   probeTimeoutMs: number
   /**
    * Relays asked to ping a peer that missed its direct ack. Each costs four messages on a failed
    * probe only. With 3, a live peer behind 5% loss is wrongly failed with probability
-   * ≈ 0.1 × 0.19³ ≈ 7·10⁻⁴ per probe (direct miss × every relay path missing), and a false
-   * suspicion then needs a second independent failure to shrink its timer. memberlist LAN: 3.
+   * ≈ 0.1 × 0.19³ ≈ 7·10⁻⁴ per probe (direct miss × every relay path missing): about 8 false
+   * suspicions per agent-hour at 250 ms, all refuted in the 100 agent-hours measured. memberlist: 3.
    */
   indirectChecks: number
   /**
-   * Suspicion timeout multiplier: min = mult × max(1, log10(N)) × probeIntervalMs, and
-   * mult − 2 independent confirmations (other reporters) bring a suspicion down to min (Lifeguard).
-   * Lower detects faster but leaves a falsely suspected peer less time to refute; higher is slower.
-   * Default 4 (memberlist LAN 4): at 500 ms, min is 4 s at 100 agents and 6 s at 1,000, yet the
-   * dead-detection p99 stays inside the targets because a DEAD from the first timer to expire is
-   * adopted by everyone, and 2 expected confirmations keep a lone confused prober from killing a
-   * peer. 3 (memberlist Local) gives one confirmation only.
+   * Suspicion timeout multiplier: min = mult × max(1, log10(N)) × probeIntervalMs, and mult − 2
+   * independent confirmations (other reporters) bring a suspicion down to min (Lifeguard). Lower
+   * detects faster but leaves a falsely suspected peer less time to refute; higher is slower.
+   * Default 4 (memberlist LAN): min 2 s at 100 agents, 3 s at 1,000, 4 s at 10,000; a real death
+   * gets its 2 confirmations within a second (the dead peer is probed ~4 times a second), a false
+   * suspicion rarely gets any. 3 expects a single confirmation.
    */
   suspicionMult: number
   /**
    * Lifeguard: a suspicion starts at maxMult × min and shrinks towards min as confirmations arrive,
    * so an isolated or slow prober, whose suspicion nobody confirms, waits long enough for the
-   * suspect's refutation. Default 6 (memberlist, all presets): 24 s at 100 agents without any
-   * confirmation.
+   * suspect's refutation. Default 6 (memberlist, all presets): 12 s at 100 agents without any
+   * confirmation, 18 s at 1,000.
    */
   suspicionMaxMult: number
   /**
-   * A floor under the suspicion min. log10(N) < 2 below 100 members leaves mult × interval (1 s at
-   * the defaults), and with fewer than mult others to confirm, a suspicion starts at min: a three-
-   * node fleet would declare a peer dead one second after a single failed probe, i.e. after a long
-   * GC pause or a brief stall. Default 2 s, which also outlasts the 2 s host stall the Lifeguard
-   * target (reference/mesh.md §6 G4) is measured with; from 100 members on the formula is above it.
-   * 0 restores memberlist's formula exactly.
+   * A floor under the suspicion min. Below 100 members log10(N) < 2 leaves as little as mult ×
+   * interval (1 s at the defaults), and with fewer than mult others to confirm, a suspicion starts
+   * at min: a three-node fleet would declare a peer dead a second after one failed probe, i.e.
+   * after a long GC pause. Default 2 s, which outlasts the 2 s host stall of reference/mesh.md §6
+   * G4 (suspicion, timeout and the expiry's verification probe add up to more); from 100 members
+   * on the formula is at or above it. 0 restores memberlist's formula exactly.
    */
   suspicionMinMs: number
   /**
@@ -81,14 +85,20 @@ export interface MembershipConfig {
    * Default 64.
    */
   maxRelays: number
+  /**
+   * Expired suspicions verified at once. A suspicion that runs out costs one more probe of the
+   * suspect (ping, and ping_req if needed) before it is declared dead; beyond this many at once
+   * (a large partition) they die unverified. Default 64: a rack of 16 dying together fits.
+   */
+  maxVerifications: number
   /** Addresses accepted in one update; a node advertising more is ignored. Default 16. */
   maxAddrs: number
   /**
    * A timer that fires this late means this process was stalled (GC, CPU starvation, SIGSTOP),
    * and acks or refutations may be waiting unread behind it. A probe whose timers fired that late
-   * is inconclusive (no suspicion, health score +1); an expiring suspicion gets one grace of
-   * probeTimeoutMs so queued messages are applied first. Default 150 ms: far above the 20 ms
-   * loop-lag target, far below a stall that would otherwise cost a false suspicion.
+   * is inconclusive: no suspicion (a verification re-arms its suspicion), health score +1. Default
+   * 150 ms: far above the 20 ms loop-lag target, far below a stall that would otherwise cost a
+   * false suspicion.
    */
   stallMs: number
 }
@@ -104,6 +114,7 @@ export const DEFAULT_MEMBERSHIP_CONFIG: Readonly<MembershipConfig> = Object.free
   deadRetentionMs: 24 * 3_600_000,
   maxMembers: 20_000,
   maxRelays: 64,
+  maxVerifications: 64,
   maxAddrs: 16,
   stallMs: 150,
 })
@@ -120,8 +131,11 @@ function integer (config: MembershipConfig, field: keyof MembershipConfig, min: 
   }
 }
 
-/** Checks ranges and the relations between knobs; returns the config for chaining. */
+/** Checks fields, ranges and the relations between knobs; returns the config for chaining. */
 export function validateMembershipConfig (config: MembershipConfig): MembershipConfig {
+  for (const key of Object.keys(config)) {
+    if (!(key in DEFAULT_MEMBERSHIP_CONFIG)) throw new MembershipConfigError(`membership.${key} is not a membership setting`)
+  }
   integer(config, 'probeIntervalMs', 10, 60_000)
   integer(config, 'probeTimeoutMs', 1, 30_000)
   integer(config, 'indirectChecks', 0, 16)
@@ -132,6 +146,7 @@ export function validateMembershipConfig (config: MembershipConfig): MembershipC
   integer(config, 'deadRetentionMs', 0, 30 * 86_400_000)
   integer(config, 'maxMembers', 2, 1_000_000)
   integer(config, 'maxRelays', 0, 10_000)
+  integer(config, 'maxVerifications', 0, 10_000)
   integer(config, 'maxAddrs', 1, 1_000)
   integer(config, 'stallMs', 1, 60_000)
   if (config.probeTimeoutMs * 2 > config.probeIntervalMs) {
@@ -139,10 +154,11 @@ export function validateMembershipConfig (config: MembershipConfig): MembershipC
       `membership.probeTimeoutMs (${config.probeTimeoutMs}) must be at most half of probeIntervalMs ` +
       `(${config.probeIntervalMs}): a relay's nack must reach the prober before the probe period ends`)
   }
-  if (config.deadRetentionMs < suspicionTimeoutMinMs(config.suspicionMult, config.maxMembers, config.probeIntervalMs)) {
+  const longest = suspicionBounds(config.suspicionMult, config.suspicionMaxMult, config.suspicionMinMs, config.maxMembers, config.probeIntervalMs).maxMs
+  if (config.deadRetentionMs < longest) {
     throw new MembershipConfigError(
-      'membership.deadRetentionMs must outlast a suspicion at maxMembers, or a reaped dead node could be resurrected ' +
-      'by gossip still in flight')
+      `membership.deadRetentionMs (${config.deadRetentionMs}) must outlast the longest suspicion (${longest} ms at ` +
+      'maxMembers), or gossip still in flight could resurrect a reaped dead node')
   }
   return config
 }

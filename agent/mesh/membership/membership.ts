@@ -2,8 +2,9 @@
 // probes, gossip and the passing of time go in, effects come out. One peer is probed per
 // interval; a miss asks `indirectChecks` relays; a miss through them too makes the peer suspect,
 // which this node says once on 'members' and to the suspect itself (buddy system). Every node
-// that hears a suspicion times it (long, shrinking with independent reporters) and declares the
-// peer dead when it runs out, unless the peer refutes with a higher incarnation first.
+// that hears a suspicion times it (long, shrinking with independent reporters); when it runs out
+// the node probes the suspect once more and declares it dead only if that fails too, unless the
+// peer refuted with a higher incarnation first.
 //
 // Only changes travel, and only those this node can sign for: its own alive/left, its own
 // suspicions and the deaths it declared as one of a suspicion's reporters. Gossipsub already
@@ -54,6 +55,8 @@ export interface MembershipCounters {
   failed: number
   /** Probes whose timers fired during a stall: no verdict. */
   inconclusive: number
+  /** Expired suspicions whose suspect still answered: re-armed, not killed. */
+  verifiedAlive: number
   indirect: number
   relayed: number
   relaysDropped: number
@@ -64,13 +67,9 @@ export interface MembershipCounters {
   ignored: number
 }
 
-interface Entry {
-  record: MemberRecord
-  /** Present exactly while the record is suspect. */
-  suspicion: Suspicion | undefined
-}
-
 interface Probe {
+  /** round: the SWIM schedule; verify: one last look at a suspect whose timer ran out. */
+  readonly kind: 'round' | 'verify'
   readonly target: NodeId
   readonly seq: number
   readonly incarnation: number
@@ -113,7 +112,10 @@ export class Membership {
   readonly #config: Readonly<MembershipConfig>
   readonly #rng: Rng
   readonly #awareness: Awareness
-  readonly #members = new Map<NodeId, Entry>()
+  /** Immutable records, replaced on change (thousands of instances share one process: no wrappers). */
+  readonly #members = new Map<NodeId, MemberRecord>()
+  /** Present exactly for the suspect records. */
+  readonly #suspicions = new Map<NodeId, Suspicion>()
   readonly #ring: ProbeRing
   readonly #timers: DeadlineHeap<Timed>
   /** Keyed by our own ping's seq; insertion order is deadline order (one fixed timeout). */
@@ -121,7 +123,9 @@ export class Membership {
   /** Dead/left transitions in time order; stale entries are skipped when reached. */
   #tombstones: Tombstone[] = []
   #tombstoneHead = 0
-  #probe: Probe | undefined
+  /** Probes in flight by seq: at most one round probe plus maxVerifications verifications. */
+  readonly #probes = new Map<number, Probe>()
+  #verifications = 0
   #nextProbeAt: number
   #seq: number
   #live = 1
@@ -129,7 +133,7 @@ export class Membership {
   #left = false
   #now: number
   readonly #counters: MembershipCounters = {
-    probes: 0, acked: 0, failed: 0, inconclusive: 0, indirect: 0, relayed: 0, relaysDropped: 0,
+    probes: 0, acked: 0, failed: 0, inconclusive: 0, verifiedAlive: 0, indirect: 0, relayed: 0, relaysDropped: 0,
     refutations: 0, declaredDead: 0, ignored: 0,
   }
 
@@ -147,13 +151,13 @@ export class Membership {
     this.#now = now
     this.#awareness = new Awareness(config.awarenessMax)
     this.#ring = new ProbeRing(rng)
-    // Every suspicion pushes at most k + 2 entries; compaction keeps stale ones well below this.
+    // At most one live entry per suspicion; #arm compacts the stale ones long before this.
     this.#timers = new DeadlineHeap(4 * config.maxMembers + 64)
     // A restarted node must not take an ack meant for its previous life as one for this one.
     this.#seq = pick(rng, 2 ** 31)
     // Spread the first probes of nodes that start together.
     this.#nextProbeAt = now + pick(rng, config.probeIntervalMs)
-    this.#members.set(self.id, { record: this.#selfRecord('alive', now), suspicion: undefined })
+    this.#members.set(self.id, this.#selfRecord('alive', now))
   }
 
   get self (): NodeId { return this.#id }
@@ -163,11 +167,11 @@ export class Membership {
   get counters (): Readonly<MembershipCounters> { return this.#counters }
 
   member (id: NodeId): MemberRecord | undefined {
-    return this.#members.get(id)?.record
+    return this.#members.get(id)
   }
 
   * members (): Iterable<MemberRecord> {
-    for (const entry of this.#members.values()) yield entry.record
+    yield * this.#members.values()
   }
 
   liveCount (): number {
@@ -176,12 +180,12 @@ export class Membership {
 
   /** When the suspicion of `id` runs out, if it is suspect. */
   suspicionDeadline (id: NodeId): number | undefined {
-    return this.#members.get(id)?.suspicion?.deadlineMs
+    return this.#suspicions.get(id)?.deadlineMs
   }
 
   /** Current knowledge of `id` as an update that can be sent again (push-pull repair). */
   updateFor (id: NodeId): MemberUpdate | undefined {
-    const record = this.#members.get(id)?.record
+    const record = this.#members.get(id)
     if (record === undefined) return undefined
     return create(MemberUpdateSchema, {
       node: id,
@@ -216,7 +220,7 @@ export class Membership {
     const fx = effects()
     if (this.#left) return fx
     this.#left = true
-    this.#probe = undefined
+    for (const probe of this.#probes.values()) if (probe.kind === 'round') this.#probes.delete(probe.seq)
     this.#transition(this.#id, 'left', this.#incarnation, this.#id, this.#addrs, this.#meta, now, fx)
     fx.publish.push({ topic: 'members', body: member(this.#update(this.#id, 'left', this.#incarnation)) })
     return fx
@@ -238,7 +242,7 @@ export class Membership {
     this.#clock(now)
     const fx = effects()
     this.#expireRelays(now, fx)
-    this.#advanceProbe(now, fx)
+    for (const probe of [...this.#probes.values()]) this.#advanceProbe(probe, now, fx)
     if (!this.#left && now >= this.#nextProbeAt) this.#startProbe(now, fx)
     this.#expireSuspicions(now, fx)
     this.#reap(now)
@@ -247,8 +251,7 @@ export class Membership {
 
   nextWakeAt (): number {
     let at = this.#left ? Infinity : this.#nextProbeAt
-    const probe = this.#probe
-    if (probe !== undefined) at = Math.min(at, probe.relays === undefined ? probe.indirectAt : probe.deadline)
+    for (const probe of this.#probes.values()) at = Math.min(at, probe.relays === undefined ? probe.indirectAt : probe.deadline)
     for (const relay of this.#relays.values()) {
       at = Math.min(at, relay.deadline)
       break
@@ -266,7 +269,7 @@ export class Membership {
     const fx = effects()
     switch (body.case) {
       case 'ping': this.#onPing(from, body.value, fx); break
-      case 'ack': this.#onAck(from, body.value, fx); break
+      case 'ack': this.#onAck(from, body.value, now, fx); break
       case 'nack': this.#onNack(from, body.value); break
       case 'pingReq': this.#onPingReq(from, body.value, now, fx); break
       case 'member': return this.apply(body.value, from, now)
@@ -319,7 +322,7 @@ export class Membership {
   }
 
   #bumped (incarnation: number): number {
-    assert(incarnation < MAX_INCARNATION + 1, `membership: incarnation ${incarnation} cannot grow`)
+    assert(incarnation < Number.MAX_SAFE_INTEGER, `membership: incarnation ${incarnation} cannot grow`)
     return incarnation + 1
   }
 
@@ -346,18 +349,17 @@ export class Membership {
     id: NodeId, state: MemberStateName, incarnation: number, reporter: NodeId,
     addrs: readonly string[], meta: NodeMeta | undefined, now: number, fx: MemberEffects,
   ): Outcome {
-    const entry = this.#members.get(id)
-    const rule = precedence(entry?.record, { state, incarnation })
+    const prev = this.#members.get(id)
+    const rule = precedence(prev, { state, incarnation })
     if (rule === 'ignore') return 'ignored'
     if (rule === 'confirm') {
-      const suspicion = entry?.suspicion
+      const suspicion = this.#suspicions.get(id)
       assert(suspicion !== undefined, `membership: ${id} is suspect without a suspicion`)
       if (!suspicion.confirm(reporter)) return 'ignored'
-      this.#timers.push(suspicion.deadlineMs, { id, suspicion })
+      this.#arm(id, suspicion)
       return 'confirmed'
     }
-    if (entry === undefined && !this.#makeRoom()) return 'ignored'
-    const prev = entry?.record
+    if (prev === undefined && !this.#makeRoom()) return 'ignored'
     // Addresses and meta come with alive updates; the others keep what we knew.
     const keep = state !== 'alive' && prev !== undefined && prev.addrs.length > 0
     const nextAddrs = keep ? prev.addrs : addrs
@@ -371,24 +373,19 @@ export class Membership {
     id: NodeId, state: MemberStateName, incarnation: number, reporter: NodeId,
     addrs: readonly string[], meta: NodeMeta | undefined, now: number, fx: MemberEffects,
   ): void {
-    const entry = this.#members.get(id)
-    const prev = entry?.record
+    const prev = this.#members.get(id)
     const record: MemberRecord = { id, state, incarnation, addrs, meta, changedMs: now, reporter }
     const wasLive = prev !== undefined && isLive(prev.state)
     if (wasLive !== isLive(state)) this.#live += isLive(state) ? 1 : -1
-    let suspicion: Suspicion | undefined
+    this.#suspicions.delete(id)
     if (state === 'suspect') {
       const c = this.#config
       const { k, minMs, maxMs } = suspicionBounds(c.suspicionMult, c.suspicionMaxMult, c.suspicionMinMs, this.#live, c.probeIntervalMs)
-      suspicion = new Suspicion(reporter, incarnation, k, minMs, maxMs, now)
-      this.#timers.push(suspicion.deadlineMs, { id, suspicion })
-      this.#compactTimers()
+      const suspicion = new Suspicion(reporter, incarnation, k, minMs, maxMs, now)
+      this.#suspicions.set(id, suspicion)
+      this.#arm(id, suspicion)
     }
-    if (entry === undefined) this.#members.set(id, { record, suspicion })
-    else {
-      entry.record = record
-      entry.suspicion = suspicion
-    }
+    this.#members.set(id, record)
     if (id !== this.#id) {
       if (state === 'alive') this.#ring.insert(id)
       if (isTombstone(state)) this.#pushTombstone({ id, changedMs: now })
@@ -400,33 +397,42 @@ export class Membership {
   // ---- probing ---------------------------------------------------------------------------------
 
   #startProbe (now: number, fx: MemberEffects): void {
-    const intervalMs = this.#awareness.scale(this.#config.probeIntervalMs)
-    this.#nextProbeAt = now + intervalMs
+    this.#nextProbeAt = now + this.#awareness.scale(this.#config.probeIntervalMs)
     const target = this.#ring.next((id) => {
-      const entry = this.#members.get(id)
-      return entry !== undefined && isLive(entry.record.state)
+      const record = this.#members.get(id)
+      return record !== undefined && isLive(record.state)
     })
     if (target === undefined) return
-    const record = this.#members.get(target)!.record
+    this.#sendProbe('round', target, now, fx)
+  }
+
+  #sendProbe (kind: Probe['kind'], target: NodeId, now: number, fx: MemberEffects): void {
+    const record = this.#members.get(target)!
     const seq = this.#nextSeq()
-    this.#probe = {
-      target, seq, incarnation: record.incarnation, relays: undefined, nacked: [], late: false,
+    this.#probes.set(seq, {
+      kind, target, seq, incarnation: record.incarnation, relays: undefined, nacked: [], late: false,
       indirectAt: now + this.#awareness.scale(this.#config.probeTimeoutMs),
-      deadline: now + intervalMs,
-    }
+      deadline: now + this.#awareness.scale(this.#config.probeIntervalMs),
+    })
+    if (kind === 'verify') this.#verifications++
+    assert(this.#verifications <= this.#config.maxVerifications, 'membership: too many verifications')
     this.#counters.probes++
     fx.send.push({ to: target, body: { case: 'ping', value: create(PingSchema, { seq, target }) } })
     // Buddy system: a suspect we probe hears of its suspicion from us too, and can refute.
     if (record.state === 'suspect') fx.send.push({ to: target, body: member(this.#update(target, 'suspect', record.incarnation)) })
   }
 
-  #advanceProbe (now: number, fx: MemberEffects): void {
-    const probe = this.#probe
-    if (probe === undefined) return
+  #endProbe (probe: Probe): void {
+    this.#probes.delete(probe.seq)
+    if (probe.kind === 'verify') this.#verifications--
+    assert(this.#verifications >= 0, 'membership: verification count below zero')
+  }
+
+  #advanceProbe (probe: Probe, now: number, fx: MemberEffects): void {
     if (probe.relays === undefined && now >= probe.indirectAt) {
       if (now - probe.indirectAt > this.#config.stallMs) probe.late = true
       probe.relays = this.#ring.sample(this.#config.indirectChecks, (id) =>
-        id !== probe.target && this.#members.get(id)?.record.state === 'alive')
+        id !== probe.target && this.#members.get(id)?.state === 'alive')
       if (probe.relays.length > 0) this.#counters.indirect++
       for (const relay of probe.relays) {
         fx.send.push({ to: relay, body: { case: 'pingReq', value: create(PingReqSchema, { seq: probe.seq, target: probe.target }) } })
@@ -434,18 +440,20 @@ export class Membership {
     }
     if (now < probe.deadline) return
     if (now - probe.deadline > this.#config.stallMs) probe.late = true
-    this.#probe = undefined
+    this.#endProbe(probe)
     if (probe.late) {
       // We were the slow one: what timed out says nothing about the target.
       this.#counters.inconclusive++
       this.#awareness.applyDelta(1)
+      if (probe.kind === 'verify') this.#verified(probe, 'unsure', now)
       return
     }
     // Lifeguard: relays that did not even nack point at us, not at the target.
     const relays = probe.relays?.length ?? 0
     this.#awareness.applyDelta(relays > 0 ? Math.max(0, relays - probe.nacked.length) : 1)
     this.#counters.failed++
-    this.#suspect(probe.target, probe.incarnation, now, fx)
+    if (probe.kind === 'verify') this.#verified(probe, 'failed', now, fx)
+    else this.#suspect(probe.target, probe.incarnation, now, fx)
   }
 
   /** Our own probe failed: suspect, or confirm a suspicion we hold; say so once either way. */
@@ -464,13 +472,13 @@ export class Membership {
     fx.send.push({ to: from, body: { case: 'ack', value: create(AckSchema, { seq: ping.seq, target: this.#id }) } })
   }
 
-  #onAck (from: NodeId, ack: Ack, fx: MemberEffects): void {
-    const probe = this.#probe
-    if (probe !== undefined && ack.seq === probe.seq && ack.target === probe.target &&
-        (from === probe.target || (probe.relays?.includes(from) ?? false))) {
-      this.#probe = undefined
+  #onAck (from: NodeId, ack: Ack, now: number, fx: MemberEffects): void {
+    const probe = this.#probes.get(ack.seq)
+    if (probe !== undefined && ack.target === probe.target && (from === probe.target || (probe.relays?.includes(from) ?? false))) {
+      this.#endProbe(probe)
       this.#counters.acked++
       this.#awareness.applyDelta(-1)
+      if (probe.kind === 'verify') this.#verified(probe, 'answered', now)
       return
     }
     const relay = this.#relays.get(ack.seq)
@@ -481,8 +489,8 @@ export class Membership {
   }
 
   #onNack (from: NodeId, nack: Nack): void {
-    const probe = this.#probe
-    if (probe === undefined || nack.seq !== probe.seq || nack.target !== probe.target) return
+    const probe = this.#probes.get(nack.seq)
+    if (probe === undefined || nack.target !== probe.target) return
     if (!(probe.relays?.includes(from) ?? false) || probe.nacked.includes(from)) return
     probe.nacked.push(from)
   }
@@ -514,32 +522,58 @@ export class Membership {
 
   // ---- suspicion timers ------------------------------------------------------------------------
 
+  /**
+   * A suspicion that runs out is not yet a death: we probe the suspect once more (buddy suspicion
+   * attached). Gossip can lose the suspect's refutation on its way to us, or the suspicion on its
+   * way to the suspect; either way a live suspect answers this probe, and only a silent one dies.
+   */
   #expireSuspicions (now: number, fx: MemberEffects): void {
     for (let top = this.#timers.peek(); top !== undefined && top.at <= now; top = this.#timers.peek()) {
       this.#timers.pop()
       const { id, suspicion } = top.item
-      if (this.#members.get(id)?.suspicion !== suspicion || suspicion.deadlineMs !== top.at) continue
-      if (now - top.at > this.#config.stallMs && !suspicion.graced) {
-        // Refutations may sit unread behind the stall that made us late: read them first.
-        suspicion.grace(now + this.#config.probeTimeoutMs)
-        this.#timers.push(suspicion.deadlineMs, top.item)
+      if (this.#suspicions.get(id) !== suspicion || suspicion.deadlineMs !== top.at || suspicion.verifying) continue
+      if (this.#verifications >= this.#config.maxVerifications) {
+        this.#declareDead(id, suspicion, now, fx)
         continue
       }
-      // Only a reporter says so: every node runs its own timer, so N announcements would be noise.
-      const reporter = suspicion.hasReporter(this.#id)
-      const outcome = this.#applyOther(id, 'dead', suspicion.incarnation, this.#id, [], undefined, now, fx)
-      assert(outcome === 'accepted', `membership: expiry of ${id} not accepted`)
-      this.#counters.declaredDead++
-      if (reporter) fx.publish.push({ topic: 'members', body: member(this.#update(id, 'dead', suspicion.incarnation)) })
+      suspicion.verifying = true
+      this.#sendProbe('verify', id, now, fx)
     }
   }
 
-  #compactTimers (): void {
-    if (this.#timers.size < 2 * this.#config.maxMembers + 32) return
-    this.#timers.retain((e) => {
-      const suspicion = this.#members.get(e.item.id)?.suspicion
-      return suspicion === e.item.suspicion && suspicion.deadlineMs === e.at
-    })
+  #verified (probe: Probe, outcome: 'answered' | 'unsure', now: number): void
+  #verified (probe: Probe, outcome: 'failed', now: number, fx: MemberEffects): void
+  #verified (probe: Probe, outcome: 'answered' | 'unsure' | 'failed', now: number, fx?: MemberEffects): void {
+    const suspicion = this.#suspicions.get(probe.target)
+    // Refuted, replaced or declared dead by gossip meanwhile: nothing left to decide.
+    if (suspicion === undefined || suspicion.incarnation !== probe.incarnation || !suspicion.verifying) return
+    suspicion.verifying = false
+    if (outcome === 'failed') {
+      this.#declareDead(probe.target, suspicion, now, fx!)
+      return
+    }
+    // Its alive is on its way (a refutation of our buddy suspicion, or the answer to a stale one).
+    if (outcome === 'answered') this.#counters.verifiedAlive++
+    suspicion.rearm(now + suspicion.minMs)
+    this.#arm(probe.target, suspicion)
+  }
+
+  #declareDead (id: NodeId, suspicion: Suspicion, now: number, fx: MemberEffects): void {
+    // Only a reporter says so: every node runs its own timer, so N announcements would be noise.
+    const reporter = suspicion.hasReporter(this.#id)
+    const outcome = this.#applyOther(id, 'dead', suspicion.incarnation, this.#id, [], undefined, now, fx)
+    assert(outcome === 'accepted', `membership: death of ${id} not accepted`)
+    this.#counters.declaredDead++
+    if (reporter) fx.publish.push({ topic: 'members', body: member(this.#update(id, 'dead', suspicion.incarnation)) })
+  }
+
+  /** (Re)schedule a suspicion's deadline; entries it moved away from go stale and are skipped. */
+  #arm (id: NodeId, suspicion: Suspicion): void {
+    // Stale entries wait for their time; with k up to mult − 2 per suspicion they can pile up.
+    if (this.#timers.size >= 2 * this.#config.maxMembers + 32) {
+      this.#timers.retain((e) => this.#suspicions.get(e.item.id) === e.item.suspicion && e.item.suspicion.deadlineMs === e.at)
+    }
+    this.#timers.push(suspicion.deadlineMs, { id, suspicion })
   }
 
   // ---- tombstones ------------------------------------------------------------------------------
@@ -578,7 +612,7 @@ export class Membership {
   }
 
   #isCurrent (tomb: Tombstone): boolean {
-    const record = this.#members.get(tomb.id)?.record
+    const record = this.#members.get(tomb.id)
     return record !== undefined && isTombstone(record.state) && record.changedMs === tomb.changedMs
   }
 

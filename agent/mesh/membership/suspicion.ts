@@ -51,8 +51,8 @@ export class Suspicion {
   readonly #reporters = new Set<NodeId>()
   #confirmations = 0
   #deadlineMs: number
-  /** Set once a late expiry was given its grace (see MembershipConfig.stallMs). */
-  graced = false
+  /** A verification probe is out for this suspicion (see Membership's expiry). */
+  verifying = false
 
   constructor (first: NodeId, incarnation: number, k: number, minMs: number, maxMs: number, startMs: number) {
     assert(k >= 0 && minMs >= 0 && maxMs >= minMs, `suspicion: bad bounds k=${k} min=${minMs} max=${maxMs}`)
@@ -80,10 +80,9 @@ export class Suspicion {
     return true
   }
 
-  /** Push the deadline out once after a stall. */
-  grace (untilMs: number): void {
-    assert(!this.graced, 'suspicion: graced twice')
-    this.graced = true
-    this.#deadlineMs = Math.max(this.#deadlineMs, untilMs)
+  /** The suspect answered when the timer ran out: look again at `untilMs`. */
+  rearm (untilMs: number): void {
+    assert(untilMs >= this.startMs, `suspicion: rearm at ${untilMs} before its start ${this.startMs}`)
+    this.#deadlineMs = untilMs
   }
 }

@@ -9,10 +9,11 @@ import {
 import { seededRng } from '../../../agent/lib/rng.js'
 import { DEFAULT_MEMBERSHIP_CONFIG, type MembershipConfig } from '../../../agent/mesh/membership/config.js'
 import { Membership, type MemberEffects } from '../../../agent/mesh/membership/membership.js'
-import type { Body } from '../../../agent/mesh/types.js'
+import type { Body, BodyCase, BodyOf } from '../../../agent/mesh/types.js'
 
 const CONFIG: MembershipConfig = {
-  ...DEFAULT_MEMBERSHIP_CONFIG, probeIntervalMs: 500, probeTimeoutMs: 200, indirectChecks: 3, suspicionMult: 4, suspicionMaxMult: 6, stallMs: 150,
+  ...DEFAULT_MEMBERSHIP_CONFIG,
+  probeIntervalMs: 500, probeTimeoutMs: 200, indirectChecks: 3, suspicionMult: 4, suspicionMaxMult: 6, suspicionMinMs: 0, stallMs: 150,
 }
 
 function alive (node: string, incarnation = 1): MemberUpdate {
@@ -30,9 +31,9 @@ function cluster (self: string, peers: string[], config = CONFIG, seed = self): 
 
 const peersOf = (n: number): string[] => Array.from({ length: n }, (_, i) => `p${i}`)
 
-function bodies<C extends Body['case']> (fx: MemberEffects, c: C): Array<{ to: string, value: Extract<Body, { case: C }>['value'] }> {
-  const out: Array<{ to: string, value: Extract<Body, { case: C }>['value'] }> = []
-  for (const s of fx.send) if (s.body.case === c) out.push({ to: s.to, value: (s.body as Extract<Body, { case: C }>).value })
+function bodies<C extends BodyCase> (fx: MemberEffects, c: C): Array<{ to: string, value: BodyOf<C> }> {
+  const out: Array<{ to: string, value: BodyOf<C> }> = []
+  for (const s of fx.send) if (s.body.case === c) out.push({ to: s.to, value: s.body.value as BodyOf<C> })
   return out
 }
 

@@ -12,13 +12,13 @@ import {
 import { Membership } from '../../../agent/mesh/membership/membership.js'
 import { precedence, stateName } from '../../../agent/mesh/membership/records.js'
 import {
-  expectedConfirmations, Suspicion, suspicionTimeoutMinMs, suspicionTimeoutMs,
+  expectedConfirmations, Suspicion, suspicionBounds, suspicionTimeoutMinMs, suspicionTimeoutMs,
 } from '../../../agent/mesh/membership/suspicion.js'
 import type { MemberStateName } from '../../../agent/mesh/types.js'
 
 /** Fixed here so the tables do not move when the defaults are retuned. */
 const CONFIG: MembershipConfig = {
-  ...DEFAULT_MEMBERSHIP_CONFIG, probeIntervalMs: 500, probeTimeoutMs: 200, indirectChecks: 3, suspicionMult: 4, suspicionMaxMult: 6,
+  ...DEFAULT_MEMBERSHIP_CONFIG, probeIntervalMs: 500, probeTimeoutMs: 200, indirectChecks: 3, suspicionMult: 4, suspicionMaxMult: 6, suspicionMinMs: 0,
 }
 
 const WIRE: Record<MemberStateName, MemberState> = {
@@ -223,6 +223,21 @@ t.test('suspicion min and max by fleet size (memberlist suspicionTimeout)', asyn
   }
 })
 
+t.test('the figures the config documents, from the defaults', async (t) => {
+  const d = DEFAULT_MEMBERSHIP_CONFIG
+  const bounds = (n: number): [number, number, number] => {
+    const b = suspicionBounds(d.suspicionMult, d.suspicionMaxMult, d.suspicionMinMs, n, d.probeIntervalMs)
+    return [b.minMs, b.maxMs, b.k]
+  }
+  t.same(bounds(3), [2000, 12_000, 0], '3 agents: the 2 s floor, no confirmations to wait for')
+  t.same(bounds(10), [2000, 12_000, 2], '10 agents: the floor (the formula gives 1 s)')
+  t.same(bounds(100), [2000, 12_000, 2], '100 agents: min 2 s, max 12 s')
+  t.same(bounds(1000), [3000, 18_000, 2], '1,000 agents: min 3 s, max 18 s')
+  t.same(bounds(10_000), [4000, 24_000, 2], '10,000 agents: min 4 s')
+  t.equal(2 * 1000 / d.probeIntervalMs, 8, 'a ping and an ack per interval: 8 messages per second')
+  t.ok(2 * d.probeTimeoutMs <= d.probeIntervalMs)
+})
+
 t.test('suspicion shrinks with confirmations (memberlist suspicion_test, min 2 s, max 30 s, k 3)', async (t) => {
   const rows: Array<[number, number]> = [[0, 30_000], [1, 16_000], [2, 7810], [3, 2000], [4, 2000], [5, 2000]]
   for (const [n, total] of rows) t.equal(suspicionTimeoutMs(n, 3, 2000, 30_000), total, `${n} confirmations`)
@@ -274,7 +289,8 @@ t.test('config: the defaults pass; each rule names its field', async (t) => {
     [{ awarenessMax: 0 }, /awarenessMax/],
     [{ maxMembers: 1 }, /maxMembers/],
     [{ probeIntervalMs: 300, probeTimeoutMs: 200 }, /probeTimeoutMs \(200\) must be at most half of probeIntervalMs \(300\)/],
-    [{ deadRetentionMs: 1000 }, /deadRetentionMs must outlast a suspicion/],
+    [{ deadRetentionMs: 1000 }, /deadRetentionMs \(1000\) must outlast the longest suspicion \(25806 ms at maxMembers\)/],
+    [{ probeIntervalMs: 250, typo: 1 } as Partial<MembershipConfig>, /membership.typo is not a membership setting/],
   ]
   for (const [patch, message] of bad) {
     t.throws(() => validateMembershipConfig({ ...DEFAULT_MEMBERSHIP_CONFIG, ...patch }), { name: 'MembershipConfigError', message }, JSON.stringify(patch))

@@ -12,7 +12,7 @@
 import { create, toBinary, type DescField, type DescMessage } from '@bufbuild/protobuf'
 import { MeshMessageSchema, type MeshMessage } from '../../../proto/gen/shoal_pb.js'
 import { DEFAULT_MAX_SKEW_MS } from '../../../agent/mesh/p2p/limits.js'
-import { validateMessage, type Channel, type Verdict } from '../../../agent/mesh/p2p/validate.js'
+import { CHANNEL_BODIES, validateMessage, type Channel, type Verdict } from '../../../agent/mesh/p2p/validate.js'
 import type { Body, BodyCase, NodeId } from '../../../agent/mesh/types.js'
 import { messageSize, utf8Size, varintSize } from './size.js'
 
@@ -102,6 +102,10 @@ export class Wire {
       }
     }
     const size = this.#sample(sender, timeMs, body, 'direct')
+    // The channel rule is cheap, so it holds for every message as on a real host.
+    if (!CHANNEL_BODIES.direct.has(body.case)) {
+      return { size, body: () => { this.#problem({ bodyCase: body.case, channel: 'direct', detail: `reject: a ${body.case} body does not belong on direct` }); return undefined } }
+    }
     return { size, body: () => body }
   }
 
@@ -118,6 +122,10 @@ export class Wire {
       return { size: bytes.length, message: deepFreeze(v.message) }
     }
     const size = this.#sample(sender, timeMs, body, channel)
+    if (!CHANNEL_BODIES[channel].has(body.case)) {
+      this.#problem({ bodyCase: body.case, channel, detail: `reject: a ${body.case} body does not belong on ${channel}` })
+      return undefined
+    }
     const message = create(MeshMessageSchema, { fleet: this.fleet, sender, timeMs, body: deepFreeze(body) })
     return { size, message }
   }
@@ -138,6 +146,8 @@ export class Wire {
     if (bytes.length !== size) {
       this.#problem({ bodyCase: body.case, channel, detail: `messageSize says ${size} bytes, toBinary wrote ${bytes.length}` })
     }
+    // A body off its channel is reported where it is dropped, not twice.
+    if (!CHANNEL_BODIES[channel].has(body.case)) return size
     const v = admit(bytes, this.fleet, sender, channel, timeMs)
     if (v.result !== 'accept') this.#problem({ bodyCase: body.case, channel, detail: `${v.result}: ${v.reason}` })
     return size

@@ -11,7 +11,7 @@ import type { ElectionState } from '../../../agent/mesh/election/election.js'
 import { DEFAULT_MESH_CONFIG, MeshNode, type MeshConfig, type MeshEffects, type OwnHealth, type PersistedMesh } from '../../../agent/mesh/node.js'
 import type { Body, NodeId, Topic } from '../../../agent/mesh/types.js'
 import { Scheduler } from './clock.js'
-import { Wire, type WireMode } from './envelope.js'
+import { deepFreeze, Wire, type WireMode } from './envelope.js'
 import { DEFAULT_GOSSIP_CONFIG, Gossip, type GossipConfig } from './gossip.js'
 import { Hosts, PAUSED, UP } from './hosts.js'
 import { Meter } from './metrics.js'
@@ -33,12 +33,21 @@ export interface SimFleetOptions {
   eligible?: number
   /** Agent 0 founds at 0; the others boot at uniform times in [0, startSpreadMs). Default 2,000. */
   startSpreadMs?: number
+  /**
+   * Bootstrap links (agent/mesh/p2p/bootstrap.ts): a link to a seed closes when either end dies, or
+   * after `connectionTimeoutMs` of partition (libp2p's connection monitor pings every 10 s); the
+   * agent redials it after redialMinMs, doubling to redialMaxMs; each link that comes up is a
+   * `connected` on both sides (a push-pull). Defaults 500 ms, 30 s, 10 s, as the agent's.
+   */
+  bootstrap?: { redialMinMs: number, redialMaxMs: number, connectionTimeoutMs: number }
   /** From boot to its first connections (gossip mesh, `connected` with each seed): TCP + Noise + identify. Default 5 ms. */
   dialMs?: number
   /** A command's hook (cordon, drain) runs this long before commandDone. Default 50 ms. */
   hookDelayMs?: number
   /** Keep every FleetEvent in the trace (memory: ~100 bytes each). Default true. */
   keepEvents?: boolean
+  /** Event kinds not kept (still in the digest). Default ['joined']: a 1,000-agent boot makes a million. */
+  skipKinds?: string[]
   /**
    * 'copy': every message encoded, gated by validateMessage and decoded per receiver (fidelity);
    * 'share': sizes computed, bodies shared, every checkEvery-th message encoded and gated (speed).
@@ -116,12 +125,17 @@ export class SimFleet {
   readonly config: MeshConfig
   /** Inputs handed to cores (ticks, deliveries, starts, ...). */
   inputs = 0
+  /** Messages the agent's gate refused (or sized wrong), by "<body> on <channel>". */
+  readonly wireRejects = new Map<string, number>()
   /** Sends to ids outside the fleet. */
   unknownTargets = 0
   /** Gossip published before the agent had any connection, dropped (earlyPublish 'drop'). */
   earlyDropped = 0
 
-  readonly #o: Required<Omit<SimFleetOptions, 'mesh' | 'link' | 'gossip' | 'wire' | 'checkEvery'>>
+  readonly #o: Required<Omit<SimFleetOptions, 'mesh' | 'link' | 'gossip' | 'wire' | 'checkEvery' | 'skipKinds' | 'bootstrap'>>
+  readonly #bootstrap: { redialMinMs: number, redialMaxMs: number, connectionTimeoutMs: number }
+  /** Per (agent, seed): the bootstrap link is up. Index i * seeds + s. */
+  readonly #seedLink: Uint8Array
   readonly wire: Wire
   readonly #index = new Map<NodeId, number>()
   readonly #nodes: Array<MeshNode | undefined>
@@ -168,12 +182,16 @@ export class SimFleet {
     this.link = { ...DEFAULT_LINK_CONFIG, ...o.link }
     this.network = new Network({ sched: this.sched, hosts: this.hosts, meter: this.meter, seed: this.seed, config: this.link })
     this.gossip = new Gossip({ sched: this.sched, hosts: this.hosts, meter: this.meter, seed: this.seed, link: this.link, config: { ...DEFAULT_GOSSIP_CONFIG, ...o.gossip } })
-    this.trace = new Trace(this.#o.keepEvents)
+    this.trace = new Trace(this.#o.keepEvents, o.skipKinds ?? ['joined'])
     this.wire = new Wire({
       fleet: this.fleet,
       mode: o.wire ?? (o.agents <= 100 ? 'copy' : 'share'),
       checkEvery: o.checkEvery ?? 50,
-      problem: (p) => { this.trace.violation({ t: this.sched.now, seed: this.seed, kind: 'wire-reject', detail: `${p.bodyCase} on ${p.channel}: ${p.detail}` }) },
+      problem: (p) => {
+        const key = `${p.bodyCase} on ${p.channel}`
+        this.wireRejects.set(key, (this.wireRejects.get(key) ?? 0) + 1)
+        this.trace.violation({ t: this.sched.now, seed: this.seed, kind: 'wire-reject', detail: `${key}: ${p.detail}` })
+      },
     })
     assert(new Set(this.ids).size === this.n, 'simulated peer ids collide')
     this.#nodes = new Array<MeshNode | undefined>(this.n)
@@ -188,6 +206,8 @@ export class SimFleet {
     this.#viewRole = new Array<string>(this.n).fill('')
     this.#fleetRng = stream(this.seed, 'fleet')
     this.#unconnected = new Uint8Array(this.n)
+    this.#bootstrap = o.bootstrap ?? { redialMinMs: 500, redialMaxMs: 30_000, connectionTimeoutMs: 10_000 }
+    this.#seedLink = new Uint8Array(this.n * this.#o.seeds)
     this.#early = new Array<Array<() => void> | undefined>(this.n)
     this.sched.afterEach = () => { if (this.#watchActing.size > 0) this.#checkActing() }
   }
@@ -213,6 +233,7 @@ export class SimFleet {
     this.hosts.setDown(i)
     this.gossip.leave(i)
     this.#life[i]!++
+    this.#dropSeedLinks(i)
     this.#wake[i] = Infinity
     if (this.#acting[i] === 1) this.#setActing(i, false, 0)
     this.#watchActing.delete(i)
@@ -241,7 +262,18 @@ export class SimFleet {
     this.sched.after(0, () => { if (this.#life[i] === life) this.#reschedule(i) })
   }
 
-  partition (sides: ReadonlyArray<readonly number[]>): void { this.hosts.partition(sides) }
+  /** Each listed set becomes its own side (the rest share one); bootstrap links across close after the monitor's timeout. */
+  partition (sides: ReadonlyArray<readonly number[]>): void {
+    this.hosts.partition(sides)
+    this.sched.after(this.#bootstrap.connectionTimeoutMs, () => {
+      for (let i = 0; i < this.n; i++) {
+        for (let s = 0; s < this.#o.seeds; s++) {
+          if (this.#seedLink[i * this.#o.seeds + s] === 1 && !this.hosts.sameSide(i, s)) this.#dropSeedLink(i, s)
+        }
+      }
+    })
+  }
+
   heal (): void { this.hosts.heal() }
 
   setLoss (rate: number): void {
@@ -375,11 +407,42 @@ export class SimFleet {
     this.#early[i] = undefined
     for (const publish of early) publish()
     for (let s = 0; s < this.#o.seeds; s++) {
-      if (s === i || !this.hosts.isUp(s) || !this.hosts.sameSide(i, s)) continue
-      this.gossip.connect(i, s)
-      this.#input(i, (node, now) => node.connected(this.ids[s]!, now))
-      this.#input(s, (node, now) => node.connected(this.ids[i]!, now))
+      if (s === i) continue
+      if (this.hosts.isUp(s) && this.hosts.sameSide(i, s)) this.#linkSeed(i, s)
+      else this.#redial(i, s, 1, life)
     }
+  }
+
+  #linkSeed (i: number, s: number): void {
+    this.#seedLink[i * this.#o.seeds + s] = 1
+    this.gossip.connect(i, s)
+    this.#input(i, (node, now) => node.connected(this.ids[s]!, now))
+    this.#input(s, (node, now) => node.connected(this.ids[i]!, now))
+  }
+
+  /** The link from i to seed s closed; i (if it lives) redials with backoff. */
+  #dropSeedLink (i: number, s: number): void {
+    const k = i * this.#o.seeds + s
+    if (this.#seedLink[k] === 0) return
+    this.#seedLink[k] = 0
+    this.gossip.disconnect(i, s)
+    if (this.hosts.isUp(i)) this.#redial(i, s, 1, this.#life[i]!)
+  }
+
+  /** Agent i died: its links close; if it is a seed, so does every agent's link to it. */
+  #dropSeedLinks (i: number): void {
+    for (let s = 0; s < this.#o.seeds; s++) this.#dropSeedLink(i, s)
+    if (i < this.#o.seeds) for (let j = 0; j < this.n; j++) this.#dropSeedLink(j, i)
+  }
+
+  #redial (i: number, s: number, attempt: number, life: number): void {
+    const b = this.#bootstrap
+    const delay = Math.min(b.redialMaxMs, b.redialMinMs * 2 ** Math.min(30, attempt - 1))
+    this.sched.after(delay, () => {
+      if (this.#life[i] !== life || !this.hosts.isUp(i) || this.#seedLink[i * this.#o.seeds + s] === 1) return
+      if (this.hosts.isUp(s) && this.hosts.sameSide(i, s)) this.#linkSeed(i, s)
+      else this.#redial(i, s, attempt + 1, life)
+    })
   }
 
   /** Hands one input to agent i's core and carries out its effects. */
@@ -543,8 +606,9 @@ export function simPeerId (i: number): NodeId {
   return s
 }
 
+/** Frozen: it is shared by every agent's member record, and its encoded size is cached. */
 export function simMeta (i: number, eligible: boolean): ReturnType<typeof create<typeof NodeMetaSchema>> {
-  return create(NodeMetaSchema, {
+  return deepFreeze(create(NodeMetaSchema, {
     name: `gpu-${String(i).padStart(5, '0')}`,
     pool: 'h100',
     coordinatorEligible: eligible,
@@ -557,5 +621,5 @@ export function simMeta (i: number, eligible: boolean): ReturnType<typeof create
     rack: `rack-${Math.floor(i / 16)}`,
     instanceId: `i-${i.toString(16).padStart(8, '0')}`,
     instanceType: 'p5.48xlarge',
-  })
+  }))
 }

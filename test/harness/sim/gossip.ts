@@ -178,6 +178,12 @@ export class Gossip {
     }
   }
 
+  /** That connection closed. */
+  disconnect (a: number, b: number): void {
+    removeFrom(this.#extra[a]!, b)
+    removeFrom(this.#extra[b]!, a)
+  }
+
   /** Starts the heartbeat that keeps every host's mesh above D_lo. */
   start (): void {
     if (this.#started) return

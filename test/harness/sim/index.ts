@@ -1,7 +1,7 @@
 // The simulated drivers for Shoal's mesh cores: one import for benches, tests and the harness.
 export { Scheduler, type Action } from './clock.js'
 export { EventQueue } from './queue.js'
-export { stream, latencySampler, gaussian, LAN_LATENCY, type LatencyConfig, type Sampler } from './random.js'
+export { stream, latencySampler, gaussian, normalQuantile, LAN_LATENCY, type LatencyConfig, type Sampler } from './random.js'
 export { Hosts, UP, DOWN, PAUSED, type HostState } from './hosts.js'
 export { Network, LinkDraws, DEFAULT_LINK_CONFIG, type LinkConfig, type NetworkStats } from './network.js'
 export { Gossip, DEFAULT_GOSSIP_CONFIG, type GossipConfig, type GossipStats, type FloodHandlers } from './gossip.js'
@@ -11,3 +11,4 @@ export { SimFleet, Watch, simPeerId, simMeta, type SimFleetOptions, type ResultR
 export { fatalHealth, healthyHealth, isFatal } from './verdicts.js'
 export { Wire, envelopeSize, type WireMode } from './envelope.js'
 export { messageSize } from './size.js'
+export { bootFleet, converged, runUntil, runUntilWatched, liveExcept, declaresDead, theCoordinator, ScenarioError } from './scenario.js'

@@ -106,6 +106,23 @@ interface Plan {
   readonly tag: number
   /** Sub-message plan for message fields, lists and map values. */
   sub: Plan[] | undefined
+  /** Sub-messages with many fields (NodeMeta, HealthUpdate) are often shared objects: sizes cached. */
+  subCached: boolean
+}
+
+/** Sizes of large sub-messages by object: a node's meta rides in every push-pull about it. */
+const subSizes = new WeakMap<object, number>()
+const CACHE_FIELDS_MIN = 8
+
+function subSize (p: Plan, m: Fields): number {
+  if (!p.subCached) return sizeBy(p.sub!, m)
+  let size = subSizes.get(m)
+  if (size === undefined) {
+    size = sizeBy(p.sub!, m)
+    // Only frozen objects: a mutable one could change after it was sized.
+    if (Object.isFrozen(m)) subSizes.set(m, size)
+  }
+  return size
 }
 
 const plans = new WeakMap<DescMessage, Plan[]>()
@@ -116,12 +133,13 @@ function planOf (desc: DescMessage): Plan[] {
   plan = []
   plans.set(desc, plan) // before the fields: schemas may be recursive
   for (const f of desc.fields) {
-    plan.push({ field: f, kind: kindOf(f), scalar: scalarOf(f), packed: f.fieldKind === 'list' && f.packed, enumZero: f.fieldKind === 'enum' ? f.enum.values[0]!.number : undefined, name: f.localName, oneof: f.oneof?.localName, implicit: f.presence === 2 /* IMPLICIT */, tag: varintSize(f.number << 3), sub: undefined })
+    plan.push({ field: f, kind: kindOf(f), scalar: scalarOf(f), packed: f.fieldKind === 'list' && f.packed, enumZero: f.fieldKind === 'enum' ? f.enum.values[0]!.number : undefined, name: f.localName, oneof: f.oneof?.localName, implicit: f.presence === 2 /* IMPLICIT */, tag: varintSize(f.number << 3), sub: undefined, subCached: false })
   }
   for (const p of plan) {
     const f = p.field
     if (f.fieldKind === 'message' || (f.fieldKind === 'list' && f.listKind === 'message') || (f.fieldKind === 'map' && f.mapKind === 'message')) {
       p.sub = planOf(f.message!)
+      p.subCached = f.message!.fields.length >= CACHE_FIELDS_MIN
     }
   }
   return plan
@@ -172,11 +190,11 @@ function fieldSize (p: Plan, v: unknown): number {
   switch (p.kind) {
     case 0: return tag + scalarSize(p.scalar, v)
     case 1: return tag + varintSize(v as number)
-    case 2: return tag + lengthDelimited(sizeBy(p.sub!, v as Fields))
+    case 2: return tag + lengthDelimited(subSize(p, v as Fields))
     case 3: {
       const list = v as Fields[]
       let s = 0
-      for (let i = 0; i < list.length; i++) s += tag + lengthDelimited(sizeBy(p.sub!, list[i]!))
+      for (let i = 0; i < list.length; i++) s += tag + lengthDelimited(subSize(p, list[i]!))
       return s
     }
     case 4: {

@@ -3,6 +3,9 @@
 // and a running digest so two runs of one seed can be compared in one string.
 import { assert } from '../../../agent/lib/assert.js'
 
+const F64 = new Float64Array(1)
+const U32 = new Uint32Array(F64.buffer)
+
 export interface TraceEvent {
   readonly t: number
   /** The agent that emitted it (the observer). */
@@ -56,17 +59,20 @@ export class Trace {
   droppedEvents = 0
   droppedViolations = 0
   readonly keepEvents: boolean
+  readonly #skip: ReadonlySet<string>
   readonly #limits: TraceLimits
   #hash = 0x811c9dc5
 
-  constructor (keepEvents: boolean, limits: TraceLimits = { maxEvents: 2_000_000, maxViolations: 1000 }) {
+  /** `skipKinds`: event kinds hashed into the digest but not kept (a 1,000-agent boot makes a million 'joined'). */
+  constructor (keepEvents: boolean, skipKinds: readonly string[] = [], limits: TraceLimits = { maxEvents: 2_000_000, maxViolations: 1000 }) {
     this.keepEvents = keepEvents
+    this.#skip = new Set(skipKinds)
     this.#limits = limits
   }
 
   event (e: TraceEvent): void {
-    this.#mix(`${e.t}|${e.at}|${e.kind}|${e.node}|${e.term}`)
-    if (!this.keepEvents) return
+    this.#num(e.t); this.#num(e.at); this.#mix(e.kind); this.#num(e.node); this.#num(e.term)
+    if (!this.keepEvents || this.#skip.has(e.kind)) return
     if (this.events.length < this.#limits.maxEvents) this.events.push(e)
     else this.droppedEvents++
   }
@@ -105,6 +111,15 @@ export class Trace {
   /** Events of `kind` about `node`, optionally only those `at` one observer. */
   about (kind: string, node: number, at?: number): TraceEvent[] {
     return this.events.filter((e) => e.kind === kind && e.node === node && (at === undefined || e.at === at))
+  }
+
+  /** Mixes a number's 64 bits (times are fractional). */
+  #num (x: number): void {
+    F64[0] = x
+    let h = this.#hash
+    h = Math.imul(h ^ U32[0]!, 0x01000193)
+    h = Math.imul(h ^ U32[1]!, 0x01000193)
+    this.#hash = h
   }
 
   #mix (s: string): void {
