@@ -312,3 +312,21 @@ t.test('nextWakeAt: the earliest of probe, relay, suspicion and reaping', async 
   m.tick(first)
   t.equal(m.nextWakeAt(), first + 200, 'the probe timeout')
 })
+
+t.test('a flapping node and a flood of confirmations stay bounded', async (t) => {
+  const config = { ...CONFIG, maxMembers: 8, suspicionMult: 40, deadRetentionMs: 600_000 }
+  const m = cluster('a', ['x', 'y', 'z'], config)
+  for (let inc = 1; inc < 200; inc++) {
+    m.apply(update('x', 'dead', inc, 'y'), 'y', inc)
+    m.apply(update('x', 'alive', inc + 1, 'x'), 'x', inc)
+  }
+  t.equal(m.member('x')!.state, 'alive')
+  for (let inc = 1; inc < 100; inc++) {
+    m.apply(update('y', 'suspect', inc, 'r0'), 'r0', 1000)
+    for (let r = 1; r < 40; r++) m.apply(update('y', 'suspect', inc, `r${r}`), `r${r}`, 1000)
+  }
+  t.equal(m.member('y')!.state, 'suspect')
+  t.equal([...m.members()].length, 4)
+  m.tick(700_000)
+  t.equal(m.member('y')!.state, 'suspect', 'k = 38 confirmations: min, then a verification is out')
+})

@@ -6,6 +6,8 @@ import { create } from '@bufbuild/protobuf'
 import { MemberState, MemberUpdateSchema, NodeMetaSchema, type MemberUpdate } from '../../../proto/gen/shoal_pb.js'
 import { seededRng } from '../../../agent/lib/rng.js'
 import { Awareness } from '../../../agent/mesh/membership/awareness.js'
+import { DeadlineHeap } from '../../../agent/mesh/membership/deadlines.js'
+import { ProbeRing } from '../../../agent/mesh/membership/probe-ring.js'
 import {
   DEFAULT_MEMBERSHIP_CONFIG, MembershipConfigError, validateMembershipConfig, type MembershipConfig,
 } from '../../../agent/mesh/membership/config.js'
@@ -296,4 +298,49 @@ t.test('config: the defaults pass; each rule names its field', async (t) => {
     t.throws(() => validateMembershipConfig({ ...DEFAULT_MEMBERSHIP_CONFIG, ...patch }), { name: 'MembershipConfigError', message }, JSON.stringify(patch))
     t.throws(() => node('a', 1, { ...DEFAULT_MEMBERSHIP_CONFIG, ...patch }), MembershipConfigError, 'the constructor validates too')
   }
+})
+
+t.test('DeadlineHeap pops in time order (seeded, against a sort); retain; bounded', async (t) => {
+  const rng = seededRng('heap')
+  const heap = new DeadlineHeap<number>(1000)
+  const all: number[] = []
+  for (let i = 0; i < 500; i++) {
+    const at = Math.floor(rng.next() * 100)
+    heap.push(at, i)
+    all.push(at)
+  }
+  heap.retain((e) => e.item % 2 === 0)
+  const popped: number[] = []
+  for (let e = heap.pop(); e !== undefined; e = heap.pop()) {
+    t.equal(e.item % 2, 0)
+    popped.push(e.at)
+  }
+  t.same(popped, all.filter((_, i) => i % 2 === 0).sort((a, b) => a - b))
+  const small = new DeadlineHeap<string>(1)
+  small.push(1, 'a')
+  t.throws(() => small.push(2, 'b'), { name: 'AssertionError' })
+})
+
+t.test('ProbeRing: passes, skips, a newcomer lands ahead, k-sampling on a large ring', async (t) => {
+  const ring = new ProbeRing(seededRng('ring'))
+  for (const id of ['a', 'b', 'c', 'd']) ring.insert(id)
+  ring.insert('a')
+  t.equal(ring.size, 4, 'no duplicates')
+  const dead = new Set(['c'])
+  const live = (id: string): boolean => !dead.has(id)
+  const pass = [ring.next(live), ring.next(live), ring.next(live)]
+  t.same([...pass].sort(), ['a', 'b', 'd'], 'one pass, the dead one skipped')
+  ring.insert('e')
+  t.equal(ring.next(live), 'e', 'a newcomer is inserted ahead, so this pass still reaches it')
+  t.not(ring.next(live), undefined, 'next pass')
+  t.equal(ring.size, 4, 'the dead one left at the reshuffle')
+  t.notOk(ring.has('c'))
+  t.equal(new ProbeRing(seededRng('x')).next(live), undefined, 'empty ring')
+  const big = new ProbeRing(seededRng('big'))
+  for (let i = 0; i < 1000; i++) big.insert(`n${i}`)
+  const sample = big.sample(3, (id) => id !== 'n1' && Number(id.slice(1)) % 2 === 1)
+  t.equal(sample.length, 3)
+  t.equal(new Set(sample).size, 3)
+  t.ok(sample.every((id) => id !== 'n1' && Number(id.slice(1)) % 2 === 1))
+  t.same(big.sample(3, () => false), [], 'bounded tries when nothing qualifies')
 })
