@@ -550,7 +550,9 @@ export class MeshNode {
   #onCommand (fx: MeshEffects, from: NodeId, c: Command, now: number): void {
     const status = this.#election.status(now)
     // Fencing: the sender must be the coordinator of the term it claims, and that term current.
-    if (c.term > this.#election.term) this.#takeElection(fx, this.#election.observeTerm(c.term, now), now)
+    // Only a command that names its own sender as coordinator may raise our term: a forged one
+    // must not push this node (and through it the council) into a new election.
+    if (c.coordinator === from && c.term > this.#election.term) this.#takeElection(fx, this.#election.observeTerm(c.term, now), now)
     const knownCoordinator = c.term === status.term ? status.coordinator : undefined
     let refusal: string | undefined
     if (c.coordinator !== from) refusal = `sent by ${from}, not by the coordinator it names`

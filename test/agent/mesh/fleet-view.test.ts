@@ -63,32 +63,29 @@ t.test('events() filters by since and node, newest `limit` oldest-first', async 
 })
 
 t.test('a health update makes an event only when state, action or flags change', async (t) => {
-  const v = new FleetView()
-  const first = v.applyHealth(health('n', 1, 1), 0)
-  t.ok(first.event, 'first report is an event')
-  t.match(first.event?.detail, /^first report: /)
-  t.equal(v.applyHealth(health('n', 1, 2), 1).event, undefined, 'same state/action/flags: no event')
-  const changes: Array<[string, { state?: HealthState, action?: HealthAction, cordoned?: boolean }]> = [
-    ['state', { state: HealthState.DEGRADED }],
-    ['action', { state: HealthState.DEGRADED, action: HealthAction.WATCH }],
-    ['flags', { state: HealthState.DEGRADED, action: HealthAction.WATCH, cordoned: true }],
+  type O = { state?: HealthState, action?: HealthAction, cordoned?: boolean }
+  const cases: Array<{ name: string, before: O, after: O, event: boolean }> = [
+    { name: 'nothing an operator sees changed', before: {}, after: {}, event: false },
+    { name: 'state', before: {}, after: { state: HealthState.DEGRADED }, event: true },
+    { name: 'action', before: { state: HealthState.DEGRADED }, after: { state: HealthState.DEGRADED, action: HealthAction.WATCH }, event: true },
+    { name: 'flags', before: {}, after: { cordoned: true }, event: true },
+    { name: 'flags cleared', before: { cordoned: true }, after: {}, event: true },
   ]
-  let seq = 3
-  for (const [what, o] of changes) {
-    const r = v.applyHealth(health('n', 1, seq++), seq)
-    t.equal(r.event, undefined, `repeat before ${what} change: no event`)
-    const c = v.applyHealth(health('n', 1, seq++, o), seq)
-    t.ok(c.event, `${what} change is an event`)
-    t.equal(c.event?.node, 'n')
-    t.equal(c.event?.kind, 'health')
-    // restore the baseline of this step for the next repeat check
-    v.applyHealth(health('n', 1, seq++, o), seq)
-    const same = v.applyHealth(health('n', 1, seq++, o), seq)
-    t.equal(same.event, undefined, `after ${what}: a repeat is silent`)
-    // next loop's first repeat uses the default (healthy) and would change; align by reapplying o
-    v.applyHealth(health('n', 1, seq++), seq)
+  for (const c of cases) {
+    const v = new FleetView()
+    const first = v.applyHealth(health('n', 1, 1, c.before), 0)
+    t.match(first.event?.detail, /^first report: /, `${c.name}: the first report is an event`)
+    const r = v.applyHealth(health('n', 1, 2, c.after), 1)
+    t.equal(r.outcome, 'newer')
+    t.equal(r.event !== undefined, c.event, `${c.name}: event ${c.event}`)
+    if (r.event !== undefined) {
+      t.equal(r.event.node, 'n')
+      t.equal(r.event.kind, 'health')
+      t.notMatch(r.event.detail, /^first report/)
+    }
   }
-  const stale = v.applyHealth(health('n', 1, 1, { state: HealthState.UNHEALTHY }), 999)
-  t.equal(stale.event, undefined, 'a stale update makes no event')
-  t.match(v.events({ sinceMs: 0, limit: 100 }).at(-1)?.detail ?? '', /cordoned|healthy/i)
+  const v = new FleetView()
+  v.applyHealth(health('n', 1, 5), 0)
+  t.equal(v.applyHealth(health('n', 1, 4, { state: HealthState.UNHEALTHY }), 1).event, undefined, 'a stale update makes no event')
+  t.match(v.applyHealth(health('n', 1, 6, { cordoned: true }), 2).event?.detail, /cordoned/, 'the flag is named')
 })

@@ -4,7 +4,7 @@
 // (persist, send, publish, events, apply, results), injects faults, and records a trace. After every
 // event it checks the key safety invariant: never two agents acting as coordinator at one instant.
 import { create } from '@bufbuild/protobuf'
-import { CommandAckSchema, CommandRequestSchema, CommandStatus, NodeMetaSchema, type CommandAck, type CommandKind, type CommandResult } from '../../../proto/gen/shoal_pb.js'
+import { CommandAckSchema, CommandRequestSchema, CommandStatus, MemberState, MemberUpdateSchema, NodeMetaSchema, PushPullSchema, type CommandAck, type CommandKind, type CommandResult } from '../../../proto/gen/shoal_pb.js'
 import { assert } from '../../../agent/lib/assert.js'
 import type { Rng } from '../../../agent/lib/rng.js'
 import type { ElectionState } from '../../../agent/mesh/election/election.js'
@@ -226,6 +226,21 @@ export class SimFleet {
     }
   }
 
+  /**
+   * A quick boot for scenarios that are not about joining: every agent boots now, and once
+   * connected learns the whole membership from one push-pull (as the seed would send it: every
+   * member alive at incarnation 1) instead of the join storm. The election then runs as usual.
+   * Its cost is the cores' own: each agent takes N member updates.
+   */
+  startKnown (): void {
+    this.gossip.start()
+    const members = deepFreeze(this.ids.map((id, i) => create(MemberUpdateSchema, {
+      node: id, state: MemberState.ALIVE, incarnation: 1, reporter: id, addrs: [simAddr(i)], meta: simMeta(i, i < this.#o.eligible),
+    })))
+    const body: Body = { case: 'pushPull', value: deepFreeze(create(PushPullSchema, { members, reply: true })) }
+    for (let i = 0; i < this.n; i++) this.#boot(i, body)
+  }
+
   /** kill -9 / host loss: the process and everything in flight to it is gone; its store stays. */
   kill (i: number): void {
     this.#checkIndex(i)
@@ -367,7 +382,7 @@ export class SimFleet {
     assert(Number.isInteger(i) && i >= 0 && i < this.n, `agent ${i} is not in 0..${this.n - 1}`)
   }
 
-  #boot (i: number): void {
+  #boot (i: number, known?: Body): void {
     const store = this.#stores[i]
     const persisted: PersistedMesh | null = store === undefined
       ? null
@@ -378,7 +393,7 @@ export class SimFleet {
       self: this.ids[i]!,
       fleet: this.fleet,
       meta: simMeta(i, i < this.#o.eligible),
-      addrs: [`/ip4/10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}/tcp/4001`],
+      addrs: [simAddr(i)],
       eligible: i < this.#o.eligible,
       found: i === 0,
       config: this.config,
@@ -395,14 +410,26 @@ export class SimFleet {
     // Nothing is connected yet: what start() publishes reaches nobody (libp2p's
     // allowPublishToZeroTopicPeers), as on a real host.
     this.#input(i, (nd, t) => nd.start(t))
-    this.sched.after(this.#o.dialMs, () => { this.#connect(i, life) })
+    this.sched.after(this.#o.dialMs, () => { this.#connect(i, life, known) })
   }
 
   /** Agent i's first connections are up: it joins the gossip mesh, and it and each seed learn of the other. */
-  #connect (i: number, life: number): void {
+  #connect (i: number, life: number, known?: Body): void {
     if (this.#life[i] !== life || !this.hosts.isUp(i)) return
     this.gossip.join(i)
     this.#unconnected[i] = 0
+    if (known !== undefined) {
+      // startKnown: the seed's answer, already in sync; the links are up without a push-pull.
+      const from = this.ids[i === 0 ? 1 % this.n : 0]!
+      this.#early[i] = undefined
+      this.#input(i, (node, now) => node.receive(from, known, 'direct', now))
+      for (let s = 0; s < this.#o.seeds; s++) {
+        if (s === i) continue
+        this.#seedLink[i * this.#o.seeds + s] = 1
+        this.gossip.connect(i, s)
+      }
+      return
+    }
     const early = this.#early[i] ?? []
     this.#early[i] = undefined
     for (const publish of early) publish()
@@ -604,6 +631,10 @@ export function simPeerId (i: number): NodeId {
     s += BASE58[h % 58]
   }
   return s
+}
+
+export function simAddr (i: number): string {
+  return `/ip4/10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}/tcp/4001`
 }
 
 /** Frozen: it is shared by every agent's member record, and its encoded size is cached. */

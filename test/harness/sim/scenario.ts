@@ -38,10 +38,14 @@ export function runUntil (f: SimFleet, what: string, done: () => boolean, maxMs:
   return f.now - start
 }
 
-/** A fleet started and converged (boot phase), ready for faults. */
-export function bootFleet (o: SimFleetOptions & { maxBootMs?: number }): SimFleet {
+/**
+ * A fleet started and converged (boot phase), ready for faults. `known`: boot with startKnown
+ * (every agent handed the membership at once) rather than joining one by one through the seed.
+ */
+export function bootFleet (o: SimFleetOptions & { maxBootMs?: number, known?: boolean }): SimFleet {
   const f = new SimFleet({ earlyPublish: 'hold', ...o })
-  f.start()
+  if (o.known === true) f.startKnown()
+  else f.start()
   runUntil(f, `${o.agents} agents converging`, () => f.live().length === f.n && converged(f), o.maxBootMs ?? 60_000, 500)
   return f
 }
