@@ -4,7 +4,7 @@
 import t from 'tap'
 import { create } from '@bufbuild/protobuf'
 import {
-  CommandAckSchema, CommandKind, CommandRequestSchema, CommandSchema, CommandStatus, HealthAction, HealthState, HealthUpdateSchema,
+  CoordinatorAnnounceSchema, CouncilSchema, CommandAckSchema, CommandKind, CommandRequestSchema, CommandSchema, CommandStatus, HealthAction, HealthState, HealthUpdateSchema,
   MeshMessageSchema, NodeMetaSchema, VerdictSchema, type Command, type CommandAck, type CommandResult,
 } from '../../../proto/gen/shoal_pb.js'
 import { seededRng } from '../../../agent/lib/rng.js'
@@ -182,14 +182,19 @@ t.test('a cordon: applied once on the target, answered to the origin, fenced by 
   t.same(acks[0]?.body.value, ack, 'the same ack')
   t.same(replay.persist, {}, 'nothing new to persist')
 
-  // A command from an older term is refused. Terms start at 1, so first let n2 see a higher term:
-  // a forged command (the sender is not the coordinator it names) is refused but its term observed.
+  // A forged command (the sender is not the coordinator it names) is refused, and its term is not
+  // taken up: one member must not be able to push a node into a new term.
   const term = net.node('n2').term
   const forged = create(CommandSchema, { id: 'drain-forged', term: term + 1, coordinator: 'n3', target: 'n2', kind: CommandKind.DRAIN, requestedBy: 'n4', timeMs: net.now })
   const f = net.node('n2').receive('n4', { case: 'command', value: forged }, 'direct', net.now)
   t.same(f.apply, [], 'a forged command is not applied')
   t.equal(f.send.filter((s) => s.body.case === 'commandAck').map((s) => (s.body.value as CommandAck).status)[0], CommandStatus.REFUSED, 'and refused')
-  t.equal(net.node('n2').term, term + 1, 'its term is observed')
+  t.equal(net.node('n2').term, term, 'its term is not taken up')
+  // A command from an older term is refused. Let n2 learn a higher term the legitimate way: an
+  // announcement from a coordinator of the next term.
+  const council = net.node('n2').coordinator(net.now).council
+  net.node('n2').receive('n3', { case: 'coordinator', value: create(CoordinatorAnnounceSchema, { term: term + 1, coordinator: 'n3', council: create(CouncilSchema, { epoch: (council?.epoch ?? 1) + 1000, members: council?.members ?? ['n0'] }), timeMs: net.now }) }, 'coord', net.now)
+  t.equal(net.node('n2').term, term + 1, 'the announced term is observed')
   const stale = create(CommandSchema, { id: 'drain-stale', term, coordinator: coord, target: 'n2', kind: CommandKind.DRAIN, requestedBy: 'n4', timeMs: net.now })
   const refused = net.node('n2').receive(coord, { case: 'command', value: stale }, 'direct', net.now)
   t.same(refused.apply, [], 'no apply')
