@@ -4,6 +4,7 @@
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { MemberState } from '../../proto/gen/shoal_pb.js'
 import { LocalFleet, waitUntil, type LocalAgent, type LogLine } from '../../agent/demo/local-fleet.js'
 
 export interface RealBenchResult {
@@ -45,6 +46,9 @@ export async function runRealBench (o: { agents: number, faults: number, failove
         const s = await fleet.status(a.index)
         if (s === undefined || s.alive !== n || s.coordinator?.coordinator === '' || s.coordinator === undefined) return undefined
         if (c !== undefined && s.coordinator.coordinator !== c) return undefined
+        // The council has repaired itself (no dead member), so the next kill is a fair one.
+        const alive = new Set(s.nodes.filter((n) => n.state === MemberState.ALIVE).map((n) => n.id))
+        if (!(s.coordinator.council?.members ?? []).every((m) => alive.has(m))) return undefined
         c = s.coordinator.coordinator
       }
       return c
@@ -55,7 +59,9 @@ export async function runRealBench (o: { agents: number, faults: number, failove
 
     const propagation: number[] = []
     for (let k = 0; k < o.faults; k++) {
-      const victim = fleet.agents[1 + (k * 7) % (o.agents - 1)]!
+      // Faults hit the high end and kills the coordinators: an unhealthy agent is not eligible, so
+      // faulting the agents the kills need would empty the council rather than test failover.
+      const victim = fleet.agents[o.agents - 1 - (k % Math.max(1, o.agents - 1))]!
       const from = seen.length
       victim.machine.lose(k % 8)
       victim.machine.write(victim.statePath)
