@@ -5,7 +5,7 @@
 import { create } from '@bufbuild/protobuf'
 import {
   CommandAckSchema, CommandResultSchema, CommandSchema, CommandStatus, HealthState, HealthUpdateSchema, IncidentSchema,
-  MemberState, PushPullSchema,
+  PushPullSchema,
   type BootGate, type Command, type CommandAck, type CommandRequest, type CommandResult, type CoordinatorAnnounce,
   type FleetEvent, type GpuSummary, type HealthUpdate, type Incident, type MemberUpdate, type MeshMessage, type NodeMeta,
   type PushPull, type Verdict,
@@ -16,6 +16,7 @@ import { pick, type Rng } from '../lib/rng.js'
 import { DEFAULT_ELECTION_CONFIG, Election, type ElectionConfig, type ElectionEffects, type ElectionState } from './election/election.js'
 import { FleetView, newerHealth } from './fleet-view.js'
 import { DEFAULT_MEMBERSHIP_CONFIG, Membership, type MemberEffects, type MemberRecord, type MembershipConfig } from './membership/membership.js'
+import { wireState } from './membership/records.js'
 import { commandId, kindName } from './command-id.js'
 import { digestHash, digestOf, whatTheyLack, type SyncSource } from './sync.js'
 import type { Body, MemberStateName, NodeId, Publish, Send, Topic } from './types.js'
@@ -103,10 +104,6 @@ const MAX_ISSUED_COMMANDS = 4096
 
 interface PendingRequest { cmd: CommandRequest, deadline: number, resendAt: number }
 interface IssuedCommand { command: Command, origin: NodeId, requestId: string, expires: number, resendAt: number }
-
-const STATE_OF: Record<MemberStateName, MemberState> = {
-  alive: MemberState.ALIVE, suspect: MemberState.SUSPECT, dead: MemberState.DEAD, left: MemberState.LEFT,
-}
 
 export function emptyEffects (): MeshEffects {
   return { send: [], publish: [], persist: {}, events: [], apply: [], results: [] }
@@ -420,7 +417,7 @@ export class MeshNode {
     const fleet = this.#fleet
     return {
       * memberEntries () {
-        for (const m of members.members()) yield { id: m.id, state: STATE_OF[m.state], incarnation: m.incarnation }
+        for (const m of members.members()) yield { id: m.id, state: wireState(m.state), incarnation: m.incarnation }
       },
       health: (id) => fleet.health(id),
       memberUpdate: (id) => members.updateFor(id),

@@ -3,6 +3,7 @@
 // one small entry per node; converged peers compare a hash of it and exchange nothing else.
 import { create } from '@bufbuild/protobuf'
 import { DigestEntrySchema, MemberState, type DigestEntry, type HealthUpdate, type MemberUpdate } from '../../proto/gen/shoal_pb.js'
+import { newerHealth } from './fleet-view.js'
 import type { NodeId } from './types.js'
 
 /** Bounds one repair message: a 10,000-node fleet converges over several rounds, not one huge frame. */
@@ -78,7 +79,7 @@ export function whatTheyLack (theirs: readonly DigestEntry[], src: SyncSource): 
     }
     const h = src.health(m.id)
     if (h !== undefined && health.length < MAX_SYNC_HEALTH &&
-      (t === undefined || h.incarnation > t.healthIncarnation || (h.incarnation === t.healthIncarnation && h.seq > t.healthSeq))) {
+      newerHealth(h, t === undefined ? undefined : { incarnation: t.healthIncarnation, seq: t.healthSeq })) {
       health.push(h)
     }
   }

@@ -6,17 +6,13 @@ import {
   type CoordinatorStatus, type FleetStatus, type NodeView,
 } from '../../proto/gen/shoal_pb.js'
 import type { MeshNode, NodeRecord } from './node.js'
-import type { MemberStateName } from './types.js'
-
-const MEMBER_STATE: Record<MemberStateName, MemberState> = {
-  alive: MemberState.ALIVE, suspect: MemberState.SUSPECT, dead: MemberState.DEAD, left: MemberState.LEFT,
-}
+import { wireState } from './membership/records.js'
 
 export function nodeView (r: NodeRecord): NodeView {
   return create(NodeViewSchema, {
     id: r.id,
     meta: r.member.meta,
-    state: MEMBER_STATE[r.member.state],
+    state: wireState(r.member.state),
     incarnation: r.member.incarnation,
     addrs: [...r.member.addrs],
     health: r.health,
