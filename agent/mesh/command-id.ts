@@ -1,6 +1,7 @@
 // A command's id comes from the intent (who asked, their request id, what, on whom), so the same
 // intent sent twice, or re-issued by a new coordinator, is one command that the target applies once.
 import { CommandKind } from '../../proto/gen/shoal_pb.js'
+import { fnv1a } from '../lib/hash.js'
 import type { NodeId } from './types.js'
 
 export function commandId (origin: NodeId, requestId: string, kind: CommandKind, target: NodeId): string {
@@ -16,15 +17,10 @@ export function kindName (kind: CommandKind): string {
   }
 }
 
-/** Two FNV-1a lanes folded into 53 bits: collision odds are negligible for a fleet's commands. */
+/** Two FNV-1a lanes (different seeds and primes) folded into 53 bits: collision odds are negligible for a fleet's commands. */
 function fnv53 (text: string): number {
-  let a = 0x811c9dc5
-  let b = 0x01000193 ^ text.length
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i)
-    a = Math.imul(a ^ c, 0x01000193) >>> 0
-    b = Math.imul(b ^ c, 0x5bd1e995) >>> 0
-  }
+  const a = fnv1a(text)
+  const b = fnv1a(text, 0x01000193 ^ text.length, 0x5bd1e995)
   return (b & 0x1fffff) * 2 ** 32 + a
 }
 

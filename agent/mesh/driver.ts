@@ -137,13 +137,9 @@ export class MeshDriver {
   }
 
   async #carryOut (fx: MeshEffects): Promise<void> {
-    const p = fx.persist
-    if (p.incarnation !== undefined || p.election !== undefined || p.ack !== undefined) await this.#state.save(p)
-    for (const s of fx.send) {
-      const m = s.body.case === 'member' || s.body.case === 'pushPull' ? s.body : undefined
-      if (m?.case === 'pushPull') for (const u of m.value.members) if (u.addrs.length > 0) void this.host.addAddresses(u.node, u.addrs).catch(() => {})
-      this.host.send(s.to, s.body).catch(() => { /* SWIM treats a failed send as loss */ })
-    }
+    await this.#state.save(fx.persist) // returns at once when there is nothing to persist
+    // Addresses of members we send about were added when we learned them (the events below).
+    for (const s of fx.send) this.host.send(s.to, s.body).catch(() => { /* SWIM treats a failed send as loss */ })
     for (const pub of fx.publish) {
       this.host.publish(pub.topic, pub.body).catch((err: unknown) => { this.#o.log.debug({ topic: pub.topic, err: (err as Error).message }, 'publish failed') })
     }

@@ -3,6 +3,7 @@
 // one small entry per node; converged peers compare a hash of it and exchange nothing else.
 import { create } from '@bufbuild/protobuf'
 import { DigestEntrySchema, MemberState, type DigestEntry, type HealthUpdate, type MemberUpdate } from '../../proto/gen/shoal_pb.js'
+import { fnv1a } from '../lib/hash.js'
 import { newerHealth } from './fleet-view.js'
 import type { NodeId } from './types.js'
 
@@ -38,15 +39,6 @@ export function digestHash (entries: Iterable<DigestEntry>): number {
     sum = (sum + fnv1a(`${e.node}|${e.state}|${e.incarnation}|${e.healthIncarnation}|${e.healthSeq}`)) % 2 ** 48
   }
   return sum
-}
-
-function fnv1a (text: string): number {
-  let h = 0x811c9dc5
-  for (let i = 0; i < text.length; i++) {
-    h ^= text.charCodeAt(i)
-    h = Math.imul(h, 0x01000193) >>> 0
-  }
-  return h
 }
 
 /** The member precedence SWIM uses: incarnation, then dead/left over suspect over alive. */
