@@ -4,7 +4,8 @@
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { LocalFleet, waitUntil } from '../demo/local-fleet.js'
+import { LocalFleet } from '../demo/local-fleet.js'
+import { waitUntil } from '../lib/wait.js'
 import type { Output } from './gpus.js'
 import type { ProcessSignals } from './agent.js'
 

@@ -5,7 +5,8 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { MemberState } from '../../proto/gen/shoal_pb.js'
-import { LocalFleet, waitUntil, type LocalAgent, type LogLine } from '../../agent/demo/local-fleet.js'
+import { LocalFleet, type LocalAgent, type LogLine } from '../../agent/demo/local-fleet.js'
+import { waitUntil } from '../../agent/lib/wait.js'
 
 export interface RealBenchResult {
   agents: number

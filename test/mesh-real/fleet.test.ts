@@ -8,7 +8,8 @@ import { join } from 'node:path'
 import t from 'tap'
 import { create } from '@bufbuild/protobuf'
 import { HealthState, MemberState, NodeRequestSchema, type FleetStatus } from '../../proto/gen/shoal_pb.js'
-import { LocalFleet, waitUntil } from '../../agent/demo/local-fleet.js'
+import { LocalFleet } from '../../agent/demo/local-fleet.js'
+import { waitUntil } from '../../agent/lib/wait.js'
 import { main } from '../../agent/cli/shoal.js'
 
 // 20 is the issue's size (`npm run test:fleet`); the default suite runs 6 so that it stays fast and

@@ -10,38 +10,10 @@ import {
 import { AssertionError } from '../../../agent/lib/assert.js'
 import type { Body, NodeId, Topic } from '../../../agent/mesh/types.js'
 import { BootstrapAddressError } from '../../../agent/mesh/p2p/bootstrap.js'
-import { generateFleetKey, parseFleetKey } from '../../../agent/mesh/p2p/fleet-key.js'
-import { MeshHost, type MeshHostOptions } from '../../../agent/mesh/p2p/host.js'
+import { MeshHost } from '../../../agent/mesh/p2p/host.js'
+import { FLEET, KEY, host, until } from './fixtures/hosts.js'
 import { MessageTooLargeError, TOPICS, type Channel, type MeshMessage } from '../../../agent/mesh/p2p/wire.js'
 
-const FLEET = 'test'
-const KEY = parseFleetKey(generateFleetKey(), 'test key')
-
-type TapTest = Parameters<Parameters<typeof t.test>[0]>[0]
-
-async function host (t: TapTest, o: Partial<MeshHostOptions> = {}): Promise<MeshHost> {
-  const h = await MeshHost.create({
-    privateKey: await generateKeyPair('Ed25519'),
-    fleet: FLEET,
-    fleetKey: KEY,
-    listen: ['/ip4/127.0.0.1/tcp/0'],
-    bootstrap: [],
-    loopback: true,
-    now: () => Date.now(),
-    ...o,
-  })
-  t.teardown(() => h.stop())
-  return h
-}
-
-/** Bounded polling: resolves when `cond` holds, fails the wait after `timeoutMs`. */
-async function until (what: string, cond: () => boolean, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 10))
-  }
-}
 
 interface Got { from: NodeId, message: MeshMessage, channel: Channel }
 

@@ -4,7 +4,6 @@
 import t from 'tap'
 import { create } from '@bufbuild/protobuf'
 import { noise } from '@chainsafe/libp2p-noise'
-import { generateKeyPair } from '@libp2p/crypto/keys'
 import { tcp } from '@libp2p/tcp'
 import { yamux } from '@libp2p/yamux'
 import { multiaddr } from '@multiformats/multiaddr'
@@ -16,36 +15,10 @@ import { seededRng } from '../../../agent/lib/rng.js'
 import type { Body, NodeId, Topic } from '../../../agent/mesh/types.js'
 import { encodeFrame } from '../../../agent/mesh/p2p/direct.js'
 import { generateFleetKey, parseFleetKey } from '../../../agent/mesh/p2p/fleet-key.js'
-import { MeshHost, type MeshHostOptions } from '../../../agent/mesh/p2p/host.js'
+import type { MeshHost } from '../../../agent/mesh/p2p/host.js'
+import { FLEET, host, until } from './fixtures/hosts.js'
 import { encodeMessage, type Channel } from '../../../agent/mesh/p2p/wire.js'
 
-const FLEET = 'test'
-const KEY = parseFleetKey(generateFleetKey(), 'test key')
-type TapTest = Parameters<Parameters<typeof t.test>[0]>[0]
-
-async function host (t: TapTest, o: Partial<MeshHostOptions> = {}): Promise<MeshHost> {
-  const h = await MeshHost.create({
-    privateKey: await generateKeyPair('Ed25519'),
-    fleet: FLEET,
-    fleetKey: KEY,
-    listen: ['/ip4/127.0.0.1/tcp/0'],
-    bootstrap: [],
-    loopback: true,
-    now: () => Date.now(),
-    ...o,
-  })
-  t.teardown(() => h.stop())
-  return h
-}
-
-/** Bounded polling: resolves when `cond` holds, fails the wait after `timeoutMs`. */
-async function until (what: string, cond: () => boolean, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 10))
-  }
-}
 
 interface Rejection { from: NodeId, channel: Channel, reason: string }
 
