@@ -36,13 +36,10 @@ t.teardown(async () => {
   rmSync(dir, { recursive: true, force: true })
 })
 
-async function status (i: number): Promise<FleetStatus | undefined> {
-  return await fleet.status(i)
-}
 
 async function statuses (): Promise<Map<number, FleetStatus | undefined>> {
   const live = fleet.running().map((a) => a.index)
-  const all = await Promise.all(live.map(async (i) => [i, await status(i)] as const))
+  const all = await Promise.all(live.map(async (i) => [i, await fleet.status(i)] as const))
   return new Map(all)
 }
 
@@ -68,7 +65,7 @@ t.test('the agents converge and elect exactly one coordinator', async (t) => {
     return coordinator !== undefined
   }, { timeoutMs: 90_000, everyMs: 500 })
   t.ok(fleet.agents.some((a) => a.peerId === coordinator), 'the coordinator is one of the agents')
-  const s = await status(1)
+  const s = await fleet.status(1)
   t.equal(s?.alive, AGENTS)
   t.equal(s?.dead, 0)
   t.equal(s?.healthy, AGENTS, 'every node healthy (boot gates passed on fake H100s)')
@@ -95,7 +92,7 @@ t.test('the coordinator is killed and another takes over', async (t) => {
     return before !== undefined
   }, { timeoutMs: 60_000, everyMs: 300 })
   const old = fleet.agents.find((a) => a.peerId === before)!
-  const oldTerm = (await status(old.index === 0 ? 1 : 0))?.coordinator?.term ?? 0
+  const oldTerm = (await fleet.status(old.index === 0 ? 1 : 0))?.coordinator?.term ?? 0
   await fleet.kill(old.index)
   let next: string | undefined
   await waitUntil('a new acting coordinator that every live agent names', async () => {
@@ -103,7 +100,7 @@ t.test('the coordinator is killed and another takes over', async (t) => {
     return next !== undefined && next !== before
   }, { timeoutMs: 60_000, everyMs: 300 })
   t.not(next, before)
-  const s = await status(fleet.running()[0]!.index)
+  const s = await fleet.status(fleet.running()[0]!.index)
   t.ok((s?.coordinator?.term ?? 0) > oldTerm, 'a higher term')
   await waitUntil('every live agent to declare the old coordinator dead', async () => {
     const all = await statuses()
