@@ -5,7 +5,7 @@
 //   detection:   a killed agent → ≥ 99% of live agents mark it dead (worst of the kills), ≤ 8 s
 //   failover:    the acting coordinator killed → another agent acting (worst of the kills), ≤ 3 s
 //   bandwidth:   bytes in + out per agent per second over a quiet window, ≤ 50 kbit/s
-// Alone: `node --import tsx test/bench/mesh-sim.ts [--agents N] [--seed S]` prints the figures and
+// Alone: `node --import tsx test/bench/mesh-sim.ts [--agents N] [--seed S] [--loss R] [--boot join]` prints the figures and
 // ends with one JSON line. Times are virtual; wall time only says how fast the simulator ran.
 import { pathToFileURL } from 'node:url'
 import {
@@ -26,6 +26,11 @@ export interface SimBenchOptions {
   failovers?: number
   /** Quiet window for the bandwidth figure. Default 60 s of virtual time. */
   quietMs?: number
+  /**
+   * 'known' (default): every agent handed the membership at once (startKnown), then elections as
+   * usual; 'join': agents boot over 2 s and join through the seed, as a real fleet does (slower).
+   */
+  boot?: 'known' | 'join'
   log?: (line: string) => void
 }
 
@@ -64,7 +69,7 @@ export async function runSimBenchReport (opts: SimBenchOptions = {}): Promise<Si
   const seed = String(opts.seed ?? 1)
   const log = opts.log ?? ((s: string) => { process.stderr.write(`${s}\n`) })
   const wall0 = performance.now()
-  const f = bootFleet({ agents, seed, link: { lossRate: opts.lossRate ?? 0.01 }, maxBootMs: 120_000 })
+  const f = bootFleet({ agents, seed, link: { lossRate: opts.lossRate ?? 0.01 }, known: (opts.boot ?? 'known') === 'known', maxBootMs: 120_000 })
   const bootWall = (performance.now() - wall0) / 1000
   log(`sim: ${agents} agents converged at t=${(f.now / 1000).toFixed(1)} s (${bootWall.toFixed(1)} s wall)`)
   f.runFor(SETTLE_MS)
@@ -212,7 +217,8 @@ function parseArgs (argv: string[]): SimBenchOptions {
       case '--agents': o.agents = Number(v); break
       case '--seed': o.seed = v ?? '1'; break
       case '--loss': o.lossRate = Number(v); break
-      default: throw new Error(`unknown argument ${argv[k]} (use --agents N, --seed S, --loss RATE)`)
+      case '--boot': o.boot = v === 'join' ? 'join' : 'known'; break
+      default: throw new Error(`unknown argument ${argv[k]} (use --agents N, --seed S, --loss RATE, --boot known|join)`)
     }
   }
   return o

@@ -21,14 +21,16 @@ export type Channel = Topic | 'direct'
 
 /**
  * The bodies each channel carries. Gossip topics carry one kind each, signed by its subject; direct
- * streams carry the rest. A member or health update travels directly only inside a push-pull.
+ * streams carry the rest. A health update travels directly only inside a push-pull; a member update
+ * also travels alone, to the one node it concerns (a suspicion it should refute, the news that it is
+ * held dead), signed like any direct message by its reporter.
  */
 export const CHANNEL_BODIES: Readonly<Record<Channel, ReadonlySet<BodyCase>>> = {
   members: new Set(['member']),
   health: new Set(['health']),
   coord: new Set(['coordinator']),
   direct: new Set([
-    'ping', 'ack', 'nack', 'pingReq', 'pushPull', 'voteRequest', 'voteReply', 'leaseRenew', 'leaseAck',
+    'member', 'ping', 'ack', 'nack', 'pingReq', 'pushPull', 'voteRequest', 'voteReply', 'leaseRenew', 'leaseAck',
     'command', 'commandAck', 'commandRequest', 'commandResult',
   ]),
 }

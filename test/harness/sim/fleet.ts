@@ -13,7 +13,7 @@ import type { Body, NodeId, Topic } from '../../../agent/mesh/types.js'
 import { Scheduler } from './clock.js'
 import { deepFreeze, Wire, type WireMode } from './envelope.js'
 import { DEFAULT_GOSSIP_CONFIG, Gossip, type GossipConfig } from './gossip.js'
-import { Hosts, PAUSED, UP } from './hosts.js'
+import { DOWN, Hosts, PAUSED, UP } from './hosts.js'
 import { Meter } from './metrics.js'
 import { DEFAULT_LINK_CONFIG, Network, type LinkConfig } from './network.js'
 import { stream } from './random.js'
@@ -40,6 +40,15 @@ export interface SimFleetOptions {
    * `connected` on both sides (a push-pull). Defaults 500 ms, 30 s, 10 s, as the agent's.
    */
   bootstrap?: { redialMinMs: number, redialMaxMs: number, connectionTimeoutMs: number }
+  /**
+   * Connections for direct messages. 'seeds' (default): every pair counts as connected and only
+   * bootstrap links call `connected`. 'contact': as the agent's driver on libp2p: a direct send to a
+   * peer without a connection dials it first (dialMs), and the new connection is a `connected` on
+   * both sides (each a push-pull); each agent keeps at most maxConnections (libp2p's default 300),
+   * dropping the least recently used, so a fleet larger than that keeps redialling.
+   */
+  connections?: 'seeds' | 'contact'
+  maxConnections?: number
   /** From boot to its first connections (gossip mesh, `connected` with each seed): TCP + Noise + identify. Default 5 ms. */
   dialMs?: number
   /** A command's hook (cordon, drain) runs this long before commandDone. Default 50 ms. */
@@ -132,7 +141,12 @@ export class SimFleet {
   /** Gossip published before the agent had any connection, dropped (earlyPublish 'drop'). */
   earlyDropped = 0
 
-  readonly #o: Required<Omit<SimFleetOptions, 'mesh' | 'link' | 'gossip' | 'wire' | 'checkEvery' | 'skipKinds' | 'bootstrap'>>
+  readonly #o: Required<Omit<SimFleetOptions, 'mesh' | 'link' | 'gossip' | 'wire' | 'checkEvery' | 'skipKinds' | 'bootstrap' | 'connections' | 'maxConnections'>>
+  /** 'contact' mode: each agent's open connections, least recently used first. */
+  readonly #conns: Array<Map<number, true>> | undefined
+  readonly #maxConnections: number
+  /** 'contact' mode: connections opened (dials that succeeded). */
+  dials = 0
   readonly #bootstrap: { redialMinMs: number, redialMaxMs: number, connectionTimeoutMs: number }
   /** Per (agent, seed): the bootstrap link is up. Index i * seeds + s. */
   readonly #seedLink: Uint8Array
@@ -208,6 +222,8 @@ export class SimFleet {
     this.#unconnected = new Uint8Array(this.n)
     this.#bootstrap = o.bootstrap ?? { redialMinMs: 500, redialMaxMs: 30_000, connectionTimeoutMs: 10_000 }
     this.#seedLink = new Uint8Array(this.n * this.#o.seeds)
+    this.#conns = o.connections === 'contact' ? Array.from({ length: this.n }, () => new Map<number, true>()) : undefined
+    this.#maxConnections = o.maxConnections ?? 300
     this.#early = new Array<Array<() => void> | undefined>(this.n)
     this.sched.afterEach = () => { if (this.#watchActing.size > 0) this.#checkActing() }
   }
@@ -249,6 +265,7 @@ export class SimFleet {
     this.gossip.leave(i)
     this.#life[i]!++
     this.#dropSeedLinks(i)
+    this.#closeConnections(i, () => false)
     this.#wake[i] = Infinity
     if (this.#acting[i] === 1) this.#setActing(i, false, 0)
     this.#watchActing.delete(i)
@@ -285,6 +302,7 @@ export class SimFleet {
         for (let s = 0; s < this.#o.seeds; s++) {
           if (this.#seedLink[i * this.#o.seeds + s] === 1 && !this.hosts.sameSide(i, s)) this.#dropSeedLink(i, s)
         }
+        this.#closeConnections(i, (j) => this.hosts.sameSide(i, j))
       }
     })
   }
@@ -426,6 +444,8 @@ export class SimFleet {
       for (let s = 0; s < this.#o.seeds; s++) {
         if (s === i) continue
         this.#seedLink[i * this.#o.seeds + s] = 1
+        this.#conns?.[i]!.set(s, true)
+        this.#conns?.[s]!.set(i, true)
         this.gossip.connect(i, s)
       }
       return
@@ -442,6 +462,8 @@ export class SimFleet {
 
   #linkSeed (i: number, s: number): void {
     this.#seedLink[i * this.#o.seeds + s] = 1
+    this.#conns?.[i]!.set(s, true)
+    this.#conns?.[s]!.set(i, true)
     this.gossip.connect(i, s)
     this.#input(i, (node, now) => node.connected(this.ids[s]!, now))
     this.#input(s, (node, now) => node.connected(this.ids[i]!, now))
@@ -475,7 +497,9 @@ export class SimFleet {
   /** Hands one input to agent i's core and carries out its effects. */
   #input (i: number, fn: (node: MeshNode, now: number) => MeshEffects): void {
     const node = this.#nodes[i]
-    if (node === undefined || this.hosts.state[i] !== UP) return
+    if (node === undefined || this.hosts.state[i] === DOWN) return
+    // A paused process runs nothing: the input waits with its buffered messages.
+    if (this.hosts.state[i] === PAUSED) { this.hosts.deliver(i, () => { this.#input(i, fn) }); return }
     const now = this.localNow(i)
     let fx: MeshEffects
     try {
@@ -528,10 +552,55 @@ export class SimFleet {
     const j = this.#index.get(to)
     if (j === undefined) { this.unknownTargets++; return }
     const out = this.wire.direct(self, now, body)
-    this.network.send(i, j, out.size, body.case, () => {
-      const m = out.body(this.localNow(j))
-      if (m !== undefined) this.#input(j, (node, t) => node.receive(self, m, 'direct', t))
+    const send = (): void => {
+      this.network.send(i, j, out.size, body.case, () => {
+        const m = out.body(this.localNow(j))
+        if (m !== undefined) this.#input(j, (node, t) => node.receive(self, m, 'direct', t))
+      })
+    }
+    const conns = this.#conns
+    if (conns === undefined || i === j) { send(); return }
+    if (conns[i]!.has(j)) {
+      conns[i]!.delete(j); conns[i]!.set(j, true) // most recently used last
+      send()
+      return
+    }
+    const life = this.#life[i]!
+    this.sched.after(this.#o.dialMs, () => {
+      if (this.#life[i] !== life || !this.hosts.isUp(i) || !this.hosts.passes(i, j)) return // the dial failed
+      if (!conns[i]!.has(j)) this.#openConnection(i, j)
+      send()
     })
+  }
+
+  /** 'contact' mode: a new connection: both sides get peer:connect, then the LRU limit applies. */
+  #openConnection (i: number, j: number): void {
+    const conns = this.#conns!
+    conns[i]!.set(j, true)
+    conns[j]!.set(i, true)
+    this.dials++
+    this.#input(i, (node, now) => node.connected(this.ids[j]!, now))
+    this.#input(j, (node, now) => node.connected(this.ids[i]!, now))
+    for (const a of [i, j]) {
+      // Bootstrap peers are tagged keep-alive in libp2p: never pruned.
+      while (conns[a]!.size > this.#maxConnections) {
+        let lru = -1
+        for (const k of conns[a]!.keys()) if (k >= this.#o.seeds && a >= this.#o.seeds) { lru = k; break }
+        if (lru < 0) break
+        conns[a]!.delete(lru)
+        conns[lru]!.delete(a)
+      }
+    }
+  }
+
+  #closeConnections (i: number, keep: (j: number) => boolean): void {
+    const conns = this.#conns
+    if (conns === undefined) return
+    for (const j of [...conns[i]!.keys()]) {
+      if (keep(j)) continue
+      conns[i]!.delete(j)
+      conns[j]!.delete(i)
+    }
   }
 
   #publish (i: number, self: NodeId, topic: Topic, body: Body, now: number): void {

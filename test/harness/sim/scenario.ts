@@ -38,6 +38,16 @@ export function runUntil (f: SimFleet, what: string, done: () => boolean, maxMs:
   return f.now - start
 }
 
+/** Like runUntil, but returns whether `done` held within `maxMs` instead of throwing. */
+export function waitFor (f: SimFleet, done: () => boolean, maxMs: number, everyMs = 100): boolean {
+  const start = f.now
+  while (!done()) {
+    if (f.now - start >= maxMs) return false
+    f.runFor(everyMs)
+  }
+  return true
+}
+
 /**
  * A fleet started and converged (boot phase), ready for faults. `known`: boot with startKnown
  * (every agent handed the membership at once) rather than joining one by one through the seed.
