@@ -24,6 +24,8 @@ export interface LocalFleetOptions {
   extraConfig?: string
   /** Agents started at once after the founder; more at once only queue on the CPU. */
   batch?: number
+  /** Extra Node.js flags for every agent process (`--cpu-prof` to profile them). */
+  nodeArgs?: string[]
   /** Called for every log line of every agent (already parsed). */
   onLog?: (agent: LocalAgent, line: LogLine) => void
 }
@@ -47,6 +49,8 @@ export interface LocalAgent {
 }
 
 const MAX_LOG_LINES = 5000
+/** The fake library's event-wait polling step (2 ms by default; docs/fake-nvml.md): tens of agents on one small host would spend a core on wake-ups. */
+const FAKE_WAIT_POLL_MS = 20
 const AGENT_LIMIT = 200
 
 let bundled: Promise<string> | undefined
@@ -165,8 +169,8 @@ ${(this.#o.extraConfig ?? '').replaceAll('{dir}', a.dir)}`
   async #launch (a: LocalAgent, bootstrap: string[]): Promise<void> {
     writeFileSync(a.configPath, this.#config(a, bootstrap))
     const cmd = await agentCommand()
-    const child = spawn(cmd.exec, [...cmd.args, 'agent', '--config', a.configPath, '--fake'], {
-      env: { ...childEnv(), [FAKE_STATE_ENV]: a.statePath, SHOAL_NVML_LIBRARY: FAKE_LIBRARY },
+    const child = spawn(cmd.exec, [...(this.#o.nodeArgs ?? []), ...cmd.args, 'agent', '--config', a.configPath, '--fake'], {
+      env: { ...childEnv(), [FAKE_STATE_ENV]: a.statePath, SHOAL_NVML_LIBRARY: FAKE_LIBRARY, SHOAL_FAKE_NVML_WAIT_POLL_MS: String(FAKE_WAIT_POLL_MS) },
       stdio: ['ignore', 'pipe', 'pipe'],
     })
     a.child = child

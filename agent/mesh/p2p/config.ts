@@ -3,20 +3,26 @@
 
 export interface MeshHostConfig {
   /**
-   * A direct send must be written (dial, negotiate, write, flush) within this, 3 s. A LAN dial with
+   * A direct stream unused this long is closed at both ends, 60 s. Streams are reused per peer:
+   * lease renewals and a small fleet's probes reuse theirs for ever, while a large fleet's probe to
+   * a peer it last probed minutes ago opens a fresh one and lets it go after a minute.
+   */
+  idleStreamMs: number
+  /**
+   * Opening a direct stream (dial, negotiate), or flushing a send a busy stream holds back, must
+   * finish within this, 3 s. A LAN dial with
    * pnet + Noise + yamux takes about 35 ms, a busy host's a few hundred; past 3 s the probe it
    * carries is long decided (SWIM's probe timeout is 500 ms), and a dead peer must not pin sends.
    */
   sendTimeoutMs: number
   /**
-   * An inbound direct stream must deliver its whole frame within this, 5 s: a 4 MiB push-pull takes
-   * about 0.3 s at 100 Mbit/s. A peer that opens streams and trickles bytes holds one slot at most
-   * this long.
+   * A frame begun on an inbound direct stream must be finished within this, 5 s: a 4 MiB push-pull
+   * takes about 0.3 s at 100 Mbit/s. A peer that trickles bytes loses the stream.
    */
   readTimeoutMs: number
   /**
-   * Concurrent inbound direct streams per connection, 64. One message per stream, closed at once:
-   * two probes a second per peer plus the odd vote or push-pull need a handful; 64 bounds a flood.
+   * Concurrent inbound direct streams per connection, 64. A well-behaved peer keeps one (and a
+   * second for a moment when one idles out as the next send opens); 64 bounds a flood.
    */
   maxInboundStreams: number
   /** Concurrent outbound direct streams per connection, 64 (as inbound). */
@@ -63,6 +69,7 @@ export interface MeshHostConfig {
 }
 
 export const DEFAULT_MESH_HOST_CONFIG: Readonly<MeshHostConfig> = {
+  idleStreamMs: 60_000,
   sendTimeoutMs: 3000,
   readTimeoutMs: 5000,
   maxInboundStreams: 64,

@@ -1,11 +1,13 @@
-// Direct streams: one MeshMessage per libp2p stream on `/shoal/<fleet>/mesh/1.0.0`, framed as a
-// 4-byte big-endian length and the bytes, then the writer closes. One message per stream keeps
-// both ends stateless (no per-peer session to repair after a reconnect) and costs a yamux stream
-// open, a few microseconds and ~12 bytes on a connection already there: ample for two probes a
-// second per peer. Replies are messages of their own (an ack is a send back), as in SWIM.
+// Direct streams: one long-lived libp2p stream per peer and direction on `/shoal/<fleet>/mesh/1.0.0`,
+// carrying MeshMessages framed as a 4-byte big-endian length and the bytes. A stream per message
+// cost every probe a yamux open, a multistream-select round, a peer-store write and seven
+// encrypted frames: ~2 ms of CPU a message, which twenty agents on one small host could not pay.
+// Replies are messages of their own (an ack is a send back), as in SWIM; frames to one peer keep
+// their order.
 //
 // Bounds: frame size (maxBytes), streams per connection (libp2p's maxInboundStreams), time to
-// deliver a frame (readTimeoutMs), sends in flight (maxInflightSends), time to send (sendTimeoutMs).
+// finish a started frame (readTimeoutMs), an idle stream's life (idleStreamMs), sends in flight
+// (maxInflightSends), time to open or flush (sendTimeoutMs).
 import type { Libp2p } from 'libp2p'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { assert } from '../../lib/assert.js'
@@ -38,44 +40,81 @@ export class TruncatedFrameError extends Error {
 }
 
 /**
- * The one frame a direct stream carries: header, body, then the end of the stream. Never holds
- * more than FRAME_HEADER_BYTES + maxBytes; throws FrameError as soon as the peer declares or sends
- * more, or anything after the frame, and TruncatedFrameError when the stream ends early.
+ * Splits a byte stream into frames. Never holds more than FRAME_HEADER_BYTES + maxBytes of one
+ * frame; throws FrameError as soon as a header declares more than maxBytes.
  */
-export async function readOneFrame (source: AsyncIterable<Chunk>, maxBytes: number): Promise<Uint8Array> {
-  const chunks: Uint8Array[] = []
-  let total = 0
-  let declared: number | undefined
-  for await (const chunk of source) {
-    const bytes = chunk instanceof Uint8Array ? chunk : chunk.subarray()
-    total += bytes.length
-    chunks.push(bytes)
-    if (declared === undefined && total >= FRAME_HEADER_BYTES) {
-      const header = concat(chunks, FRAME_HEADER_BYTES)
-      declared = new DataView(header.buffer, header.byteOffset, FRAME_HEADER_BYTES).getUint32(0, false)
-      if (declared > maxBytes) throw new FrameError(`a frame of ${declared} bytes declared, more than the ${maxBytes} allowed`)
-    }
-    if (declared !== undefined && total > FRAME_HEADER_BYTES + declared) {
-      throw new FrameError(`${total - FRAME_HEADER_BYTES - declared} bytes after the frame (one message per stream)`)
-    }
-  }
-  if (declared === undefined || total < FRAME_HEADER_BYTES + declared) {
-    throw new TruncatedFrameError(`the stream ended after ${total} of ${declared === undefined ? 'at least 4' : FRAME_HEADER_BYTES + declared} bytes`)
-  }
-  return concat(chunks, total).subarray(FRAME_HEADER_BYTES)
-}
+export class FrameDecoder {
+  readonly #maxBytes: number
+  #chunks: Uint8Array[] = []
+  #buffered = 0
+  /** The body length the current header declared; undefined while the header is incomplete. */
+  #declared: number | undefined
 
-function concat (chunks: readonly Uint8Array[], length: number): Uint8Array {
-  if (chunks.length === 1 && chunks[0]!.length >= length) return chunks[0]!.subarray(0, length)
-  const out = new Uint8Array(length)
-  let at = 0
-  for (const c of chunks) {
-    if (at >= length) break
-    const n = Math.min(c.length, length - at)
-    out.set(c.subarray(0, n), at)
-    at += n
+  constructor (maxBytes: number) {
+    assert(Number.isInteger(maxBytes) && maxBytes >= 0, `maxBytes ${maxBytes} is not a byte count`)
+    this.#maxBytes = maxBytes
   }
-  return out
+
+  /** Bytes of a frame begun and not finished: 0 between frames. */
+  get pending (): number {
+    return this.#declared === undefined ? this.#buffered : FRAME_HEADER_BYTES + this.#buffered
+  }
+
+  /** Takes one chunk; returns the frames it completed, in order. */
+  push (chunk: Uint8Array): Uint8Array[] {
+    const frames: Uint8Array[] = []
+    let rest = chunk
+    for (;;) {
+      if (this.#declared === undefined) {
+        if (rest.length === 0) break
+        const take = Math.min(FRAME_HEADER_BYTES - this.#buffered, rest.length)
+        this.#add(rest.subarray(0, take))
+        rest = rest.subarray(take)
+        if (this.#buffered < FRAME_HEADER_BYTES) break
+        const header = this.#take()
+        const declared = new DataView(header.buffer, header.byteOffset, FRAME_HEADER_BYTES).getUint32(0, false)
+        if (declared > this.#maxBytes) throw new FrameError(`a frame of ${declared} bytes declared, more than the ${this.#maxBytes} allowed`)
+        this.#declared = declared
+      }
+      const take = Math.min(this.#declared - this.#buffered, rest.length)
+      this.#add(rest.subarray(0, take))
+      rest = rest.subarray(take)
+      if (this.#buffered < this.#declared) break
+      frames.push(this.#take())
+      this.#declared = undefined
+    }
+    return frames
+  }
+
+  /** The stream ended: throws TruncatedFrameError when it ended inside a frame. */
+  end (): void {
+    if (this.#buffered === 0 && this.#declared === undefined) return
+    const total = this.#declared === undefined ? 'at least 4' : String(FRAME_HEADER_BYTES + this.#declared)
+    const got = this.#declared === undefined ? this.#buffered : FRAME_HEADER_BYTES + this.#buffered
+    throw new TruncatedFrameError(`the stream ended after ${got} of ${total} bytes`)
+  }
+
+  #add (bytes: Uint8Array): void {
+    if (bytes.length === 0) return
+    this.#chunks.push(bytes)
+    this.#buffered += bytes.length
+  }
+
+  /** The buffered bytes as one array (a copy only when they span chunks), and an empty buffer. */
+  #take (): Uint8Array {
+    const chunks = this.#chunks
+    let out: Uint8Array
+    if (chunks.length === 1) {
+      out = chunks[0]!
+    } else {
+      out = new Uint8Array(this.#buffered)
+      let at = 0
+      for (const c of chunks) { out.set(c, at); at += c.length }
+    }
+    this.#chunks = []
+    this.#buffered = 0
+    return out
+  }
 }
 
 export class SendQueueFullError extends Error {
@@ -94,7 +133,12 @@ export interface DirectEvents {
   lost (from: NodeId, reason: string): void
 }
 
-type Limits = Pick<MeshHostConfig, 'sendTimeoutMs' | 'readTimeoutMs' | 'maxInboundStreams' | 'maxOutboundStreams' | 'maxInflightSends'>
+type Limits = Pick<MeshHostConfig, 'idleStreamMs' | 'sendTimeoutMs' | 'readTimeoutMs' | 'maxInboundStreams' | 'maxOutboundStreams' | 'maxInflightSends'>
+
+/** One outbound stream to a peer: opening, then open until it closes, errs or idles out. */
+interface Outbound {
+  readonly ready: Promise<Stream>
+}
 
 export class DirectStreams {
   readonly #libp2p: DirectComponents
@@ -102,9 +146,13 @@ export class DirectStreams {
   readonly #maxBytes: number
   readonly #limits: Limits
   readonly #events: DirectEvents
+  readonly #out = new Map<NodeId, Outbound>()
   #inflight = 0
+  /** Outbound streams opened so far: with streams reused, about one per peer and idle period. */
+  opened = 0
 
   constructor (libp2p: DirectComponents, protocol: string, maxBytes: number, limits: Limits, events: DirectEvents) {
+    assert(limits.idleStreamMs > 0 && limits.readTimeoutMs > 0 && limits.sendTimeoutMs > 0, 'direct stream timeouts must be positive')
     this.#libp2p = libp2p
     this.#protocol = protocol
     this.#maxBytes = maxBytes
@@ -114,28 +162,35 @@ export class DirectStreams {
 
   async start (): Promise<void> {
     await this.#libp2p.handle(this.#protocol, (stream, connection) => {
-      // Anything escaping #receive is a bug (a throwing listener): let it surface, uncaught.
+      // Anything escaping #receive is a bug: let it surface, uncaught.
       this.#receive(stream, connection).catch((err: unknown) => { queueMicrotask(() => { throw err }) })
     }, { maxInboundStreams: this.#limits.maxInboundStreams, maxOutboundStreams: this.#limits.maxOutboundStreams })
   }
 
   async stop (): Promise<void> {
     await this.#libp2p.unhandle(this.#protocol)
+    const open = [...this.#out.values()]
+    this.#out.clear()
+    for (const o of open) o.ready.then((s) => { s.abort(new Error('the mesh host is stopping')) }, () => {})
   }
 
-  /** Writes `streamBytes` (normally one encodeFrame) on a new stream to `to` and closes it. */
+  /** Outbound streams open or opening now (one per peer at most). */
+  get streams (): number {
+    return this.#out.size
+  }
+
+  /** Queues `streamBytes` (normally one encodeFrame) on the stream to `to`, opening it if need be. */
   async send (to: NodeId, streamBytes: Uint8Array): Promise<void> {
     if (this.#inflight >= this.#limits.maxInflightSends) {
       throw new SendQueueFullError(`${this.#inflight} direct sends in flight, the most allowed; dropped the one to ${to}`)
     }
     this.#inflight++
     try {
-      const signal = AbortSignal.timeout(this.#limits.sendTimeoutMs)
-      const stream = await this.#libp2p.dialProtocol(peerIdFromString(to), this.#protocol, { signal })
+      const stream = await this.#streamTo(to)
       try {
-        if (!stream.send(streamBytes)) await stream.onDrain({ signal })
-        await stream.close({ signal })
+        if (!stream.send(streamBytes)) await stream.onDrain({ signal: AbortSignal.timeout(this.#limits.sendTimeoutMs) })
       } catch (err) {
+        // A stream we cannot finish a frame on is useless to the next one: drop it (its close event unmaps it).
         stream.abort(err instanceof Error ? err : new Error(String(err)))
         throw err
       }
@@ -144,25 +199,83 @@ export class DirectStreams {
     }
   }
 
+  /** Writes `streamBytes` on a stream of its own and closes it: for tests that send malformed bytes. */
+  async sendAlone (to: NodeId, streamBytes: Uint8Array): Promise<void> {
+    const stream = await this.#open(to)
+    const signal = AbortSignal.timeout(this.#limits.sendTimeoutMs)
+    try {
+      if (!stream.send(streamBytes)) await stream.onDrain({ signal })
+      await stream.close({ signal })
+    } catch (err) {
+      stream.abort(err instanceof Error ? err : new Error(String(err)))
+      throw err
+    }
+  }
+
+  async #streamTo (to: NodeId): Promise<Stream> {
+    const known = this.#out.get(to)
+    if (known !== undefined) {
+      const stream = await known.ready // a failed open rejects every send that waited on it
+      if (stream.status === 'open' && stream.writeStatus === 'writable') return stream
+      if (this.#out.get(to) === known) this.#out.delete(to)
+    }
+    const entry: Outbound = { ready: this.#open(to) }
+    this.#out.set(to, entry)
+    let stream: Stream
+    try {
+      stream = await entry.ready
+    } catch (err) {
+      if (this.#out.get(to) === entry) this.#out.delete(to)
+      throw err
+    }
+    stream.addEventListener('close', () => { if (this.#out.get(to) === entry) this.#out.delete(to) }, { once: true })
+    return stream
+  }
+
+  async #open (to: NodeId): Promise<Stream> {
+    const signal = AbortSignal.timeout(this.#limits.sendTimeoutMs)
+    const stream = await this.#libp2p.dialProtocol(peerIdFromString(to), this.#protocol, { signal })
+    stream.inactivityTimeout = this.#limits.idleStreamMs
+    this.opened++
+    return stream
+  }
+
   async #receive (stream: Stream, connection: Connection): Promise<void> {
     const from = connection.remotePeer.toString()
-    const timer = setTimeout(() => {
-      stream.abort(new Error(`no whole frame within ${this.#limits.readTimeoutMs} ms`))
-    }, this.#limits.readTimeoutMs)
-    let bytes: Uint8Array
+    stream.inactivityTimeout = this.#limits.idleStreamMs
+    const decoder = new FrameDecoder(this.#maxBytes)
+    let timer: ReturnType<typeof setTimeout> | undefined
+    const stall = (): void => {
+      stream.abort(new Error(`a frame begun and not finished within ${this.#limits.readTimeoutMs} ms`))
+    }
     try {
-      bytes = await readOneFrame(stream, this.#maxBytes)
+      for await (const chunk of stream) {
+        const frames = decoder.push(chunk instanceof Uint8Array ? chunk : chunk.subarray())
+        if (frames.length > 0 && timer !== undefined) { clearTimeout(timer); timer = undefined }
+        if (decoder.pending > 0) timer ??= setTimeout(stall, this.#limits.readTimeoutMs)
+        for (const f of frames) this.#deliver(from, f)
+      }
+      decoder.end()
     } catch (err) {
       stream.abort(err instanceof Error ? err : new Error(String(err)))
       const reason = err instanceof Error ? err.message : String(err)
       if (err instanceof FrameError) this.#events.offence(from, reason)
-      else this.#events.lost(from, reason)
+      else if (err instanceof TruncatedFrameError || decoder.pending > 0) this.#events.lost(from, reason)
+      // Otherwise the stream ended between frames (idle, connection closed): nothing was lost.
       return
     } finally {
       clearTimeout(timer)
     }
-    // Our side never writes; closing it completes the stream (the writer already closed its side).
+    // The writer closed at a frame boundary; our side never writes, and closing it ends the stream.
     stream.close().catch((err: unknown) => { stream.abort(err instanceof Error ? err : new Error(String(err))) })
-    this.#events.frame(from, bytes)
+  }
+
+  /** A listener that throws is a bug on our side, not a broken stream: it surfaces, uncaught. */
+  #deliver (from: NodeId, frame: Uint8Array): void {
+    try {
+      this.#events.frame(from, frame)
+    } catch (err) {
+      queueMicrotask(() => { throw err })
+    }
   }
 }

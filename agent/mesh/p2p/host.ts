@@ -64,6 +64,8 @@ export interface MeshHostStats {
   ignored: number
   /** Direct streams cut short or timed out, and sends that failed. */
   lost: number
+  /** Outbound direct streams opened (they are reused per peer: about one per peer and idle period). */
+  streamsOpened: number
 }
 
 interface Listeners {
@@ -100,7 +102,7 @@ export class MeshHost {
     message: new Set(), 'peer:connect': new Set(), 'peer:disconnect': new Set(), rejected: new Set(),
   }
 
-  readonly #stats: MeshHostStats = { bytesIn: 0, bytesOut: 0, messagesIn: 0, messagesOut: 0, rejected: 0, ignored: 0, lost: 0 }
+  readonly #stats: Omit<MeshHostStats, 'streamsOpened'> = { bytesIn: 0, bytesOut: 0, messagesIn: 0, messagesOut: 0, rejected: 0, ignored: 0, lost: 0 }
   #state: 'created' | 'running' | 'stopped' = 'created'
 
   static async create (o: MeshHostOptions): Promise<MeshHost> {
@@ -215,7 +217,7 @@ export class MeshHost {
   }
 
   /**
-   * Sends `body` to one node over a new direct stream. Rejects on any failure (no address, dial or
+   * Sends `body` to one node over its direct stream (opened on first use). Rejects on any failure (no address, dial or
    * write error, timeout, too many in flight): SWIM treats it as loss, so callers may ignore it.
    */
   async send (to: NodeId, body: Body): Promise<void> {
@@ -270,7 +272,7 @@ export class MeshHost {
   }
 
   stats (): MeshHostStats {
-    return { ...this.#stats }
+    return { ...this.#stats, streamsOpened: this.#direct.opened }
   }
 
   async stop (): Promise<void> {
@@ -289,7 +291,7 @@ export class MeshHost {
 
   /** TEST ONLY: writes `streamBytes` as is on a direct stream to `to` (no framing, no checks). */
   async unsafeSendRawForTests (to: NodeId, streamBytes: Uint8Array): Promise<void> {
-    await this.#direct.send(to, streamBytes)
+    await this.#direct.sendAlone(to, streamBytes)
   }
 
   // ---- inbound ----

@@ -98,6 +98,10 @@ t.test('three hosts: bootstrap, gossip on every topic, direct streams both ways'
   await until('20 pings each way', () =>
     new Set(gotC.filter((g) => g.from === a.peerId).map((g) => (g.message.body.value as { seq: number }).seq)).size === 20 &&
     gotA.filter((g) => g.from === c.peerId && g.channel === 'direct').length === 20)
+  const seqs = gotC.filter((g) => g.from === a.peerId && g.channel === 'direct').map((g) => (g.message.body.value as { seq: number }).seq)
+  t.same(seqs, Array.from({ length: 20 }, (_, i) => 100 + i), 'frames to one peer arrive in the order they were sent')
+  t.equal(a.stats().streamsOpened, 2, 'a opened one stream per peer (b, c): one carried all 20 pings to c')
+  t.equal(c.stats().streamsOpened, 2, 'c opened one stream per peer (b, a)')
 
   const sb = b.stats()
   t.equal(sb.messagesOut, 5, 'b: three publishes, an ack, a ping (the failed send is not counted)')
@@ -165,7 +169,7 @@ t.test('what publish and send refuse', { timeout: 20_000 }, async (t) => {
   // A one-host fleet publishes into the void without error (allowPublishToZeroTopicPeers).
   for (const topic of TOPICS) await a.publish(topic, BODY[topic](a.peerId))
   await t.rejects(a.publish('members', ping(1, a.peerId)), AssertionError, 'a body on the wrong channel is a bug')
-  await t.rejects(a.send(a.peerId, member(a.peerId)), AssertionError, 'gossip bodies do not go direct')
+  await t.rejects(a.send(a.peerId, health(a.peerId, 1)), AssertionError, 'health goes by gossip, not direct')
   await t.rejects(a.publish('members', member('12D3KooWOther', '12D3KooWOther')), { name: 'AssertionError', message: /would be refused: member.reporter/ },
     'our own message that peers would reject')
   const big = member(a.peerId)

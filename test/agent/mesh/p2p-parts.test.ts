@@ -4,7 +4,7 @@ import t from 'tap'
 import type { PeerScoreParams } from '@libp2p/gossipsub/score'
 import { seededRng, type Rng } from '../../../agent/lib/rng.js'
 import { Bootstrapper, BootstrapAddressError, parseBootstrap, redialDelayMs } from '../../../agent/mesh/p2p/bootstrap.js'
-import { encodeFrame, FrameError, readOneFrame, TruncatedFrameError } from '../../../agent/mesh/p2p/direct.js'
+import { encodeFrame, FrameDecoder } from '../../../agent/mesh/p2p/direct.js'
 import { FleetKeyError, formatFleetKey, generateFleetKey, parseFleetKey, pnetKeyBytes } from '../../../agent/mesh/p2p/fleet-key.js'
 import { LOOPBACK_IPS, meshScoreParams, meshScoreThresholds } from '../../../agent/mesh/p2p/score.js'
 import { directProtocol, isFleetName, topicName } from '../../../agent/mesh/p2p/wire.js'
@@ -216,32 +216,55 @@ t.test('bootstrapper: retries with backoff until connected, redials on disconnec
   t.equal(dials, 6, 'nothing after stop')
 })
 
-async function * chunks (...parts: Array<Uint8Array | number[]>): AsyncGenerator<Uint8Array> {
-  for (const p of parts) yield Uint8Array.from(p)
+/** Feeds `parts` to a decoder; returns the frames, then how the stream ended ('end' or the error). */
+function decode (maxBytes: number, ...parts: Array<Uint8Array | number[]>): { frames: Uint8Array[], ended: string } {
+  const d = new FrameDecoder(maxBytes)
+  const frames: Uint8Array[] = []
+  try {
+    for (const p of parts) frames.push(...d.push(Uint8Array.from(p)))
+    d.end()
+    return { frames, ended: 'end' }
+  } catch (err) {
+    return { frames, ended: `${(err as Error).name}: ${(err as Error).message}` }
+  }
 }
 
-t.test('frames: one per stream, whole, bounded', async (t) => {
+t.test('frames: many per stream, whole, in order, bounded', async (t) => {
   const body = Uint8Array.from({ length: 300 }, (_, i) => i & 0xff)
   const frame = encodeFrame(body)
+  const other = encodeFrame(Uint8Array.from([7, 8, 9]))
+  const empty = encodeFrame(new Uint8Array(0))
   t.same([...frame.subarray(0, 4)], [0, 0, 1, 44])
-  t.same(await readOneFrame(chunks(frame), 1000), body, 'one chunk')
-  t.same(await readOneFrame(chunks(...[...frame].map((b) => [b])), 1000), body, 'one byte at a time')
+  const both = new Uint8Array([...frame, ...empty, ...other])
+  const cases: Array<{ name: string, max: number, parts: Array<Uint8Array | number[]>, frames: Uint8Array[], ended: string | RegExp }> = [
+    { name: 'one frame in one chunk', max: 1000, parts: [frame], frames: [body], ended: 'end' },
+    { name: 'three frames in one chunk', max: 1000, parts: [both], frames: [body, new Uint8Array(0), Uint8Array.from([7, 8, 9])], ended: 'end' },
+    { name: 'three frames one byte at a time', max: 1000, parts: [...both].map((b) => [b]), frames: [body, new Uint8Array(0), Uint8Array.from([7, 8, 9])], ended: 'end' },
+    { name: 'a chunk boundary inside the header', max: 1000, parts: [both.subarray(0, 2), both.subarray(2, 306), both.subarray(306)], frames: [body, new Uint8Array(0), Uint8Array.from([7, 8, 9])], ended: 'end' },
+    { name: 'an empty frame at the end of a chunk', max: 10, parts: [empty], frames: [new Uint8Array(0)], ended: 'end' },
+    { name: 'no bytes at all', max: 10, parts: [], frames: [], ended: 'end' },
+    { name: 'a declared length over the bound', max: 299, parts: [frame], frames: [], ended: /FrameError: a frame of 300 bytes declared, more than the 299 allowed/ },
+    { name: 'a good frame, then one over the bound', max: 10, parts: [other, frame], frames: [Uint8Array.from([7, 8, 9])], ended: /FrameError: a frame of 300 bytes declared/ },
+    { name: 'the stream ends inside a body', max: 1000, parts: [frame.subarray(0, 100)], frames: [], ended: /TruncatedFrameError: the stream ended after 100 of 304 bytes/ },
+    { name: 'the stream ends inside a header', max: 1000, parts: [other, [0, 0]], frames: [Uint8Array.from([7, 8, 9])], ended: /TruncatedFrameError: the stream ended after 2 of at least 4 bytes/ },
+  ]
+  for (const c of cases) {
+    const r = decode(c.max, ...c.parts)
+    t.same(r.frames, c.frames, `${c.name}: frames`)
+    t.match(r.ended, c.ended, `${c.name}: end`)
+  }
   // A chunk that is a view into a larger buffer (how yamux hands them over).
   const big = new Uint8Array(frame.length + 10)
   big.set(frame, 10)
-  t.same(await readOneFrame(chunks(big.subarray(10)), 1000), body, 'a view with an offset')
-  // Uint8ArrayList-style chunks.
-  const list = (async function * () { yield { subarray: () => frame } })()
-  t.same(await readOneFrame(list, 1000), body, 'a list chunk')
-  t.same(await readOneFrame(chunks(encodeFrame(new Uint8Array(0))), 10), new Uint8Array(0), 'an empty frame')
-  await t.rejects(readOneFrame(chunks(frame), 299), { name: 'FrameError', message: /a frame of 300 bytes declared, more than the 299 allowed/ })
-  // The oversize header is refused before its body arrives.
-  let pulled = 0
-  const lazy = (async function * () { yield frame.subarray(0, 4); pulled++; yield frame.subarray(4) })()
-  await t.rejects(readOneFrame(lazy, 10), FrameError)
-  t.equal(pulled, 0, 'the body was never read')
-  await t.rejects(readOneFrame(chunks(frame, [1]), 1000), { name: 'FrameError', message: /1 bytes after the frame/ })
-  await t.rejects(readOneFrame(chunks(frame.subarray(0, 100)), 1000), { name: 'TruncatedFrameError', message: /ended after 100 of 304 bytes/ })
-  await t.rejects(readOneFrame(chunks([0, 0]), 1000), TruncatedFrameError)
-  await t.rejects(readOneFrame(chunks(), 1000), TruncatedFrameError)
+  t.same(new FrameDecoder(1000).push(big.subarray(10)), [body], 'a view with an offset')
+  // pending: bytes of an unfinished frame, so the reader knows when a read timeout applies.
+  const d = new FrameDecoder(1000)
+  t.equal(d.pending, 0)
+  d.push(frame.subarray(0, 2))
+  t.equal(d.pending, 2, 'half a header')
+  d.push(frame.subarray(2, 10))
+  t.equal(d.pending, 10, 'a header and 6 body bytes')
+  t.equal(d.push(frame.subarray(10)).length, 1)
+  t.equal(d.pending, 0, 'between frames')
+  t.throws(() => new FrameDecoder(-1), /is not a byte count/)
 })
