@@ -157,6 +157,13 @@ export class SimFleet {
   readonly #life: Uint32Array
   readonly #wake: Float64Array
   readonly #tickTime: Float64Array
+  /**
+   * Each agent's last local time handed to its core. Local time is global + offset in floating
+   * point, and (w - offset) + offset can land a hair below w: a wake found due in global time would
+   * then tick a core that is not yet due, for ever. Inputs get max(local now, this), which a wake
+   * raises to the wake time itself, so a host's clock never runs backwards either.
+   */
+  readonly #localFloor: Float64Array
   readonly #tickCount: Uint32Array
   readonly #acting: Uint8Array
   readonly #viewTerm: Float64Array
@@ -213,6 +220,7 @@ export class SimFleet {
     this.#life = new Uint32Array(this.n)
     this.#wake = new Float64Array(this.n).fill(Infinity)
     this.#tickTime = new Float64Array(this.n).fill(NaN)
+    this.#localFloor = new Float64Array(this.n).fill(-Infinity)
     this.#tickCount = new Uint32Array(this.n)
     this.#acting = new Uint8Array(this.n)
     this.#viewTerm = new Float64Array(this.n).fill(-1)
@@ -500,7 +508,8 @@ export class SimFleet {
     if (node === undefined || this.hosts.state[i] === DOWN) return
     // A paused process runs nothing: the input waits with its buffered messages.
     if (this.hosts.state[i] === PAUSED) { this.hosts.deliver(i, () => { this.#input(i, fn) }); return }
-    const now = this.localNow(i)
+    const now = Math.max(this.localNow(i), this.#localFloor[i]!)
+    this.#localFloor[i] = now
     let fx: MeshEffects
     try {
       fx = fn(node, now)
@@ -635,7 +644,9 @@ export class SimFleet {
     this.#wake[i] = Infinity
     if (this.hosts.state[i] === PAUSED) return // resume() reschedules
     const node = this.#nodes[i]!
-    if (node.nextWakeAt() - this.hosts.clockOffsetMs[i]! > this.sched.now) { this.#reschedule(i); return }
+    const due = node.nextWakeAt()
+    if (due - this.hosts.clockOffsetMs[i]! > this.sched.now) { this.#reschedule(i); return }
+    if (due > this.#localFloor[i]!) this.#localFloor[i] = due
     if (this.#tickTime[i] === this.sched.now) {
       assert(++this.#tickCount[i]! < MAX_TICKS_AT_ONE_INSTANT,
         `seed ${this.seed}: agent ${i} ticked ${MAX_TICKS_AT_ONE_INSTANT} times at t=${this.sched.now}: its nextWakeAt never moves past now`)
