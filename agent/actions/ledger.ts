@@ -65,8 +65,9 @@ export class CommandLedger {
   }
 
   /**
-   * What to do with a delivered command. `highestTerm`: the highest term this node has seen (the
-   * election core's), after taking the command's own term into account.
+   * What to do with a delivered command. `highestTerm`: the election core's fencing term
+   * (`Election.term`: the highest coordinator term it follows), after taking the command's own
+   * term into account.
    */
   decide (cmd: Command, highestTerm: number, now: number): LedgerDecision {
     const known = this.#acks.get(cmd.id)
