@@ -15,7 +15,7 @@ import { assert } from '../lib/assert.js'
 import { pick, type Rng } from '../lib/rng.js'
 import { DEFAULT_ELECTION_CONFIG, Election, type ElectionConfig, type ElectionEffects, type ElectionState } from './election/election.js'
 import { FleetView, newerHealth } from './fleet-view.js'
-import { DEFAULT_MEMBERSHIP_CONFIG, Membership, type MemberEffects, type MemberRecord, type MembershipConfig } from './membership/membership.js'
+import { DEFAULT_MEMBERSHIP_CONFIG, Membership, type MemberEffects, type MemberRecord, type MembershipConfig, type MembershipCounters } from './membership/membership.js'
 import { wireState } from './membership/records.js'
 import { commandId, kindName } from './command-id.js'
 import { digestHash, digestOf, whatTheyLack, type SyncSource } from './sync.js'
@@ -122,6 +122,9 @@ export class MeshNode {
   #ownKey = ''
   #healthSeq = 0
   #started = false
+  /** When to gossip our alive and health again after the first connection (Infinity: done or not yet). */
+  #reannounceAt = Infinity
+  #everConnected = false
   #nextPushPullAt: number
   #nextCandidatesAt = 0
   readonly #syncedAt = new Map<NodeId, number>()
@@ -158,18 +161,28 @@ export class MeshNode {
     return fx
   }
 
-  /** A transport connection came up: pull the peer's whole picture (a join, or a healed link). */
+  /**
+   * A transport connection came up: compare pictures with the peer (a join or a healed link
+   * differs, and the full exchange follows; a pruned-and-redialled peer is usually equal). The
+   * first one also schedules our announcement again: the one start() made had nowhere to go.
+   */
   connected (peer: NodeId, now: number): MeshEffects {
     const fx = emptyEffects()
     if (peer === this.self) return fx
     this.#syncedAt.set(peer, now)
-    fx.send.push({ to: peer, body: { case: 'pushPull', value: this.#digestMessage(false) } })
+    fx.send.push({ to: peer, body: { case: 'pushPull', value: this.#hashCheck() } })
+    if (!this.#everConnected) {
+      this.#everConnected = true
+      this.#reannounceAt = now + this.#o.config.membership.joinAnnounceDelayMs
+      if (this.#started && now >= this.#reannounceAt) this.#reannounce(fx, now)
+    }
     return fx
   }
 
   tick (now: number): MeshEffects {
     const fx = emptyEffects()
     this.#takeMembers(fx, this.#members.tick(now), now)
+    if (this.#started && now >= this.#reannounceAt) this.#reannounce(fx, now)
     this.#takeElection(fx, this.#election.tick(now), now)
     if (now >= this.#nextCandidatesAt) {
       this.#nextCandidatesAt = now + this.#o.config.election.renewIntervalMs
@@ -178,17 +191,14 @@ export class MeshNode {
     if (now >= this.#nextPushPullAt) {
       this.#nextPushPullAt = now + this.#pushPullEvery()
       const peer = this.#randomPeer()
-      if (peer !== undefined) {
-        const digest = digestOf(this.#syncSource())
-        fx.send.push({ to: peer, body: { case: 'pushPull', value: create(PushPullSchema, { digestHash: digestHash(digest), digestCount: digest.length }) } })
-      }
+      if (peer !== undefined) fx.send.push({ to: peer, body: { case: 'pushPull', value: this.#hashCheck() } })
     }
     this.#tickCommands(fx, now)
     return fx
   }
 
   nextWakeAt (): number {
-    let at = Math.min(this.#members.nextWakeAt(), this.#election.nextWakeAt(), this.#nextPushPullAt)
+    let at = Math.min(this.#members.nextWakeAt(), this.#election.nextWakeAt(), this.#nextPushPullAt, this.#reannounceAt)
     if (this.#pending.size > 0 || this.#issued.size > 0) at = Math.min(at, this.#earliestCommandWake())
     return at
   }
@@ -229,6 +239,11 @@ export class MeshNode {
       case 'commandResult':
         this.#onCommandResult(fx, body.value)
         break
+    }
+    // After the body: a refutation it carried already made the sender alive again. The state test
+    // first keeps the common case (a live sender) free of an effects object per message.
+    if (from !== this.self && this.#members.member(from)?.state === 'dead') {
+      this.#takeMembers(fx, this.#members.heardFrom(from, via === 'direct' ? 'direct' : 'gossip', now), now)
     }
     return fx
   }
@@ -294,6 +309,8 @@ export class MeshNode {
   // ---- reads ----------------------------------------------------------------------------------
 
   get fleet (): FleetView { return this.#fleet }
+  /** The membership core's counters (probes, refutations, dead notices, ...), for metrics and tests. */
+  get memberCounters (): Readonly<MembershipCounters> { return this.#members.counters }
   get incarnation (): number { return this.#members.incarnation }
   get term (): number { return this.#election.term }
   get cordoned (): boolean { return this.#ledger.cordoned }
@@ -319,7 +336,7 @@ export class MeshNode {
   isFresh (m: MeshMessage): boolean {
     switch (m.body.case) {
       case 'health': return newerHealth(m.body.value, this.#fleet.health(m.body.value.node))
-      case 'coordinator': return m.body.value.term >= this.#election.term
+      case 'coordinator': return this.#election.wantsAnnouncement(m.body.value)
       default: return true
     }
   }
@@ -434,6 +451,17 @@ export class MeshNode {
     })
   }
 
+  /**
+   * A push-pull that carries only our digest's hash: a converged peer answers nothing, one that
+   * differs answers with its digest and the full exchange follows. Used on every new connection
+   * too: a fleet larger than the connection limit opens and prunes connections all the time, and
+   * a full digest per connection (tens of KiB at 1,000 agents) was most of its traffic.
+   */
+  #hashCheck (): PushPull {
+    const digest = digestOf(this.#syncSource())
+    return create(PushPullSchema, { digestHash: digestHash(digest), digestCount: digest.length })
+  }
+
   #maybeSyncUnknown (fx: MeshEffects, from: NodeId, now: number): void {
     if (this.#members.member(from) !== undefined) return
     const last = this.#syncedAt.get(from)
@@ -467,18 +495,21 @@ export class MeshNode {
   }
 
   #applySync (fx: MeshEffects, from: NodeId, pp: PushPull, now: number): void {
-    for (const u of pp.members) {
-      const m = this.#members.apply(u, from, now)
-      // What we learn by repair is not news to the fleet: keep it off the gossip topic, except our
-      // own refutation when the repair told us we were suspected.
-      m.publish = m.publish.filter((p) => p.body.case !== 'member' || p.body.value.node === this.self)
-      this.#takeMembers(fx, m, now)
-    }
+    // Membership gossips again only what is news (a refutation, a new life), bounded per message.
+    if (pp.members.length > 0) this.#takeMembers(fx, this.#members.repair(pp.members, from, now), now)
     for (const h of pp.health) this.#onHealth(fx, h, now)
   }
 
+  /** Our alive and health again, at the same incarnation and seq: start()'s went nowhere. */
+  #reannounce (fx: MeshEffects, now: number): void {
+    this.#reannounceAt = Infinity
+    this.#takeMembers(fx, this.#members.reannounce(now), now)
+    const own = this.#fleet.health(this.self)
+    if (own !== undefined) fx.publish.push({ topic: 'health', body: { case: 'health', value: own } })
+  }
+
   #applyRelayedAnnounce (fx: MeshEffects, a: CoordinatorAnnounce, now: number): void {
-    if (a.coordinator === '' || a.term < this.#election.term) return
+    if (a.coordinator === '' || !this.#election.wantsAnnouncement(a)) return
     this.#takeElection(fx, this.#election.announce(a.coordinator, a, now), now)
   }
 

@@ -17,17 +17,18 @@ export interface ElectionConfig {
   councilSize: number
   /**
    * A voter that hears no renew from its coordinator for a time drawn uniformly from
-   * [electionTimeoutMinMs, electionTimeoutMaxMs] stands for election. The minimum must exceed
-   * leaseMs: by the time any voter stands, every promise a voter made to the old coordinator has
-   * run out, so the first candidate can win at once. Raising it slows failover one for one;
-   * lowering it towards leaseMs gains little and breaks the rule above. Default 1,200 ms.
+   * [electionTimeoutMinMs, electionTimeoutMaxMs] asks for pre-votes, then stands for election. The
+   * minimum must exceed leaseMs: by the time any voter asks, every promise a voter made to the old
+   * coordinator has run out, so the first candidate wins in two round trips (pre-vote, vote).
+   * Raising it slows failover one for one; lowering it towards leaseMs gains little and breaks the
+   * rule above. Default 1,200 ms.
    */
   electionTimeoutMinMs: number
   /**
    * The top of the election timeout range. The width (max − min) spreads candidates apart: two
    * voters timing out within one network delay of each other split the vote and cost another
    * round. With 800 ms of width and ≤ 1 ms RTT a split needs two of four timers within ~1 ms
-   * (≈ 0.5 %). Default 2,000 ms: failover ≤ renewIntervalMs + 2,000 ms + one RTT without a split.
+   * (≈ 0.5 %). Default 2,000 ms: failover ≤ renewIntervalMs + 2,000 ms + two RTTs without a split.
    */
   electionTimeoutMaxMs: number
   /**
@@ -114,11 +115,12 @@ export function usableLeaseMs (config: ElectionConfig): number {
 
 /**
  * Failover without a split vote or a lost message: the last renew left up to renewIntervalMs
- * before the kill, the first voter stands at most electionTimeoutMaxMs after receiving it, and one
- * round trip later it holds a majority of votes, which is its first lease (docs/election.md).
+ * before the kill, the first voter asks for pre-votes at most electionTimeoutMaxMs after receiving
+ * it, one round trip later it stands, and one more later it holds a majority of votes, which is its
+ * first lease (docs/election.md). PreVote costs the first of those two round trips.
  */
 export function failoverBoundMs (config: ElectionConfig, rttMs: number): number {
-  return config.renewIntervalMs + config.electionTimeoutMaxMs + rttMs
+  return config.renewIntervalMs + config.electionTimeoutMaxMs + 2 * rttMs
 }
 
 /** Checks ranges and the relations the safety argument rests on; returns the config for chaining. */

@@ -3,10 +3,16 @@
 // synchronous state machine: messages and the passing of time go in with `now`; sends, publishes,
 // the state to persist and events come out. No I/O, no clock, randomness from the injected Rng.
 //
-// Roles: a council member is a voter; an eligible voter whose coordinator falls silent becomes a
-// candidate; the candidate with a majority of votes is the coordinator, and acts only while a
-// majority of the council has acked a recent renew (acting()). Everyone else is an observer that
-// follows the coord topic's announcements and never votes.
+// Roles: a council member is a voter; an eligible voter whose coordinator falls silent first asks
+// for pre-votes (PreVote, Raft thesis §9.6: nothing raised, nothing persisted) and, with a majority
+// of them, becomes a candidate; the candidate with a majority of votes is the coordinator, and acts
+// only while a majority of the council has acked a recent renew (acting()). Everyone else is an
+// observer that follows the coord topic's announcements and never votes.
+//
+// Two terms: the Raft term (persisted, the highest seen; votes and candidacies use it) and the term
+// this node speaks in and fences commands with (`term`). They differ only while it follows a
+// coordinator of a lower term whose newer council it adopted after being cut off (docs/election.md,
+// "Rejoining after a partition").
 import { create } from '@bufbuild/protobuf'
 import {
   CoordinatorAnnounceSchema, LeaseAckSchema, LeaseRenewSchema, VoteReplySchema, VoteRequestSchema,
@@ -98,8 +104,24 @@ export class Election {
   /** Voter and candidate: when to stand (again). Infinity: never (observer, not eligible). */
   #electionAt = Infinity
   #promise: VoterPromise = NO_PROMISE
+  /**
+   * While this node follows a coordinator of a term below its Raft term (it adopted that
+   * coordinator's newer council after its own term rose while cut off): that coordinator's term,
+   * the one it speaks in and fences commands with. Not persisted: a restart starts without it.
+   */
+  #followTerm: number | undefined
+  /**
+   * The highest term in which this node heard from a coordinator (a renew, an announcement, a
+   * command, its own win): never follow a coordinator below it. Terms raised by elections alone
+   * (candidacies, vote requests and replies) do not count. Not persisted: a restart starts it at
+   * the persisted term, as it can no longer tell where that term came from.
+   */
+  #fenceFloor = 0
   /** Set when this node founds a fleet: it elects itself at its first tick. */
   #foundAt: number | undefined
+  // Pre-candidate (a voter asking for pre-votes): the term asked (Raft term + 1) and who granted.
+  #preVoteTerm: number | undefined
+  readonly #preVotes = new Set<NodeId>()
   // Candidate.
   readonly #votes = new Set<NodeId>()
   #campaignMs = 0
@@ -133,6 +155,7 @@ export class Election {
     if (persisted !== null) {
       assert(isWireTerm(persisted.term), `persisted term ${persisted.term}`)
       this.#term = persisted.term
+      this.#fenceFloor = persisted.term
       this.#votedFor = persisted.votedFor
       if (persisted.council !== null) {
         this.#council = { epoch: persisted.council.epoch, members: [...persisted.council.members] }
@@ -158,7 +181,7 @@ export class Election {
     if (this.#foundAt !== undefined && now >= this.#foundAt) this.#found(now)
     switch (this.#role) {
       case 'coordinator': this.#tickCoordinator(now); break
-      case 'candidate': if (now >= this.#electionAt) this.#campaign(now); break
+      case 'candidate':
       case 'voter': if (now >= this.#electionAt) this.#electionTimeout(now); break
       case 'observer': break
     }
@@ -199,17 +222,33 @@ export class Election {
     this.#open()
     const view = councilFromWire(a.council)
     const valid = a.coordinator === from && isWireTerm(a.term) && a.term > 0 && view !== undefined && epochTerm(view.epoch) <= a.term
-    if (valid && !isStaleTerm(a.term, this.#term)) {
-      if (a.coordinator === this.#self) {
-        // Our own, echoed back or from before a restart: never a reason to resume coordinating.
-        if (a.term > this.#term) this.#adoptTerm(a.term, now, 'our own announcement from before a restart')
-      } else if (this.#accepts(from, a.term, now, 'announcement')) {
+    if (!valid) return this.#close()
+    if (a.coordinator === this.#self) {
+      // Our own, echoed back or from before a restart: never a reason to resume coordinating.
+      if (a.term > this.#term) this.#adoptTerm(a.term, now, 'our own announcement from before a restart')
+    } else if (!isStaleTerm(a.term, this.term)) {
+      if (this.#accepts(from, a.term, now, 'announcement')) {
         this.#setCoordinator(from, now)
         this.#adoptView(view, a.term, now)
         this.#keepAnnouncement(a)
       }
+    } else if (this.#mayFollowLower(from, a.term, view, now)) {
+      this.#followLower(from, a.term, view, now, 'announcement')
+      this.#keepAnnouncement(a)
     }
     return this.#close()
+  }
+
+  /**
+   * Whether an announcement could change whom this node follows: the driver's freshness check for
+   * the coord topic and push-pull (a false one is neither applied nor passed on). True for a term
+   * not below `term`, and for a lower term that carries a newer council (the rejoin rule).
+   */
+  wantsAnnouncement (a: CoordinatorAnnounce): boolean {
+    if (!isWireTerm(a.term)) return false
+    if (!isStaleTerm(a.term, this.term)) return true
+    const view = councilFromWire(a.council)
+    return view !== undefined && a.term >= this.#fenceFloor && this.#newerCouncil(view)
   }
 
   /** The coordinator's input for council changes: the coordinator-eligible members that are alive and healthy, in a stable order. Others in the council are candidates for removal. */
@@ -227,16 +266,21 @@ export class Election {
   setEligible (eligible: boolean, now: number): ElectionEffects {
     this.#open()
     this.#eligible = eligible
+    if (!eligible) this.#cancelPreVote()
     if (!eligible && this.#role === 'coordinator') this.#stepDown(now, 'no longer coordinator-eligible')
     if (!eligible && this.#role === 'candidate') this.#follow(now)
     if (this.#role === 'voter') this.#electionAt = eligible ? Math.min(this.#electionAt, now + this.#timeout()) : Infinity
     return this.#close()
   }
 
-  /** A command or announce carried a term: raise our view of it (may persist). */
+  /** A command carried a term (its sender claims to coordinate it): raise our view of it (may persist). */
   observeTerm (term: number, now: number): ElectionEffects {
     this.#open()
-    if (isWireTerm(term) && term > this.#term) this.#adoptTerm(term, now, 'seen on a command')
+    if (isWireTerm(term)) {
+      if (term > this.#term) this.#adoptTerm(term, now, 'seen on a command')
+      else this.#raiseFollowTerm(term, now)
+      this.#fenceFloor = Math.max(this.#fenceFloor, term)
+    }
     return this.#close()
   }
 
@@ -251,7 +295,7 @@ export class Election {
     const c = this.#council
     return {
       role: this.#role,
-      term: this.#term,
+      term: this.term,
       coordinator: this.#coordinator,
       council: c === null ? undefined : { epoch: c.epoch, members: [...c.members] },
       acting: this.acting(now),
@@ -265,14 +309,26 @@ export class Election {
     return this.#announcement
   }
 
-  /** Fencing: the highest term this node has seen (persisted in `term`). A command with a lower term must be refused. */
+  /**
+   * Fencing: the term this node speaks in; a command with a lower term must be refused. The Raft
+   * term (the highest seen, persisted), except while this node follows a coordinator of a lower
+   * term whose newer council it adopted: then that coordinator's term, so that its commands,
+   * renews and announcements are not refused because this node's own term rose while cut off.
+   */
   get term (): number {
+    return this.#followTerm ?? this.#term
+  }
+
+  /** Raft's currentTerm: the highest term seen, persisted; votes and candidacies use it. Never below `term`. */
+  get raftTerm (): number {
     return this.#term
   }
 
   // ---- votes ----------------------------------------------------------------------------------
 
+  /** A voter's (or a candidate's, after a split vote) timer ran out: ask for pre-votes. */
   #electionTimeout (now: number): void {
+    if (this.#role === 'candidate') this.#follow(now)
     if (!this.#eligible || !this.#isMember()) {
       this.#electionAt = Infinity
       return
@@ -282,13 +338,41 @@ export class Election {
       this.#electionAt = this.#promise.until
       return
     }
-    this.#campaign(now)
+    this.#preCampaign(now)
+  }
+
+  /**
+   * PreVote (Raft thesis §9.6): ask the council whether it would vote for us in term + 1, without
+   * raising or persisting anything. Only a pre-vote majority starts the real election, so a member
+   * cut off from a majority keeps its term however often it times out, and cannot disrupt the
+   * coordinator when it returns.
+   */
+  #preCampaign (now: number): void {
+    const council = this.#council
+    assert(council !== null && this.#role === 'voter' && this.#isMember() && this.#eligible, 'only an eligible voter asks for pre-votes')
+    this.#preVoteTerm = this.#term + 1
+    this.#preVotes.clear()
+    this.#preVotes.add(this.#self)
+    this.#electionAt = now + this.#timeout()
+    const request = create(VoteRequestSchema, { term: this.#preVoteTerm, candidate: this.#self, epoch: council.epoch, preVote: true })
+    for (const m of council.members) {
+      if (m !== this.#self) this.#send(m, { case: 'voteRequest', value: request })
+    }
+    if (hasMajority(council.members, this.#preVotes)) this.#campaign(now)
+  }
+
+  #cancelPreVote (): void {
+    this.#preVoteTerm = undefined
+    this.#preVotes.clear()
   }
 
   /** Raft §5.2: a new term, a vote for ourselves (persisted before the requests leave), ask every member. */
   #campaign (now: number): void {
     const council = this.#council
     assert(council !== null && this.#isMember() && this.#eligible, 'only an eligible council member stands')
+    const asked = this.#preVoteTerm
+    assert(asked === undefined || asked === this.#term + 1, `pre-votes for term ${asked} at term ${this.#term}`)
+    this.#cancelPreVote()
     this.#setTerm(this.#term + 1)
     this.#votedFor = this.#self
     this.#role = 'candidate'
@@ -307,6 +391,7 @@ export class Election {
 
   #onVoteRequest (from: NodeId, q: VoteRequest, now: number): void {
     if (q.candidate !== from || !isWireTerm(q.term) || !isWireNumber(q.epoch)) return
+    if (q.preVote) return this.#replyPreVote(from, q.term, this.#grantsPreVote(from, q, now))
     const council = this.#council
     if (council === null || !this.#isMember()) return this.#replyVote(from, false)
     // Lease stickiness (Raft thesis §4.2.3): while a promise holds, neither vote nor raise the term,
@@ -331,8 +416,43 @@ export class Election {
     this.#send(to, { case: 'voteReply', value: reply })
   }
 
+  /**
+   * The pre-vote rules (docs/election.md, "PreVote"): a member grants when it would grant the real
+   * vote as far as it can tell today, and changes nothing whatever it answers (no term, no vote, no
+   * promise, no timer, nothing persisted).
+   */
+  #grantsPreVote (from: NodeId, q: VoteRequest, now: number): boolean {
+    const council = this.#council
+    if (council === null || !this.#isMember()) return false
+    // Lease stickiness, as for a real vote: a coordinator that may still hold a lease keeps us.
+    if (this.#promise.to !== from && now < this.#promise.until) return false
+    if (q.epoch < council.epoch) return false
+    if (q.term > this.#term) return true
+    // The term we are in (the candidate is one behind): only if we could still vote for it in it.
+    return q.term === this.#term && (this.#votedFor === from || (this.#votedFor === null && this.#coordinator === undefined))
+  }
+
+  /** A granted pre-vote echoes the asked term (so the asker can match it); a refusal carries ours. */
+  #replyPreVote (to: NodeId, asked: number, granted: boolean): void {
+    const reply = create(VoteReplySchema, {
+      term: granted ? asked : this.#term, voter: this.#self, granted, epoch: this.#council?.epoch ?? 0, preVote: true,
+    })
+    this.#send(to, { case: 'voteReply', value: reply })
+  }
+
+  /** Never adopts a term: a refusal's higher term would let a cut-off member raise ours. */
+  #onPreVoteReply (from: NodeId, r: VoteReply, now: number): void {
+    const council = this.#council
+    if (this.#preVoteTerm === undefined || r.term !== this.#preVoteTerm || !r.granted || council === null) return
+    if (!council.members.includes(from)) return
+    this.#preVotes.add(from)
+    assert(this.#preVotes.size <= council.members.length, 'more pre-votes than council members')
+    if (hasMajority(council.members, this.#preVotes)) this.#campaign(now)
+  }
+
   #onVoteReply (from: NodeId, r: VoteReply, now: number): void {
     if (r.voter !== from || !isWireTerm(r.term)) return
+    if (r.preVote) return this.#onPreVoteReply(from, r, now)
     if (r.term > this.#term) return this.#adoptTerm(r.term, now, `vote reply from ${from}`)
     const council = this.#council
     if (this.#role !== 'candidate' || r.term !== this.#term || !r.granted || council === null) return
@@ -354,6 +474,7 @@ export class Election {
     this.#leaseUntil = -Infinity
     this.#leaseHeld = false
     this.#lastMajorityMs = -Infinity
+    this.#fenceFloor = this.#term
     this.#event('coordinator', `won with votes from ${[...this.#votes].sort().join(', ')}`, this.#self)
     this.#votes.clear()
     // The votes are the first lease: promised from their receipt, counted from our request.
@@ -505,17 +626,24 @@ export class Election {
     if (inForce === undefined || (r.proposed !== undefined && (proposed === undefined || proposed.epoch <= inForce.epoch))) return
     // A council from a term after the renew's own cannot exist: malformed.
     if (epochTerm((proposed ?? inForce).epoch) > r.term) return
-    if (isStaleTerm(r.term, this.#term)) return this.#replyAck(from, r.leaseSeq, false)
-    if (!this.#accepts(from, r.term, now, 'renew')) return
-    this.#setCoordinator(from, now)
-    this.#adoptView(proposed ?? inForce, r.term, now)
+    if (!isStaleTerm(r.term, this.term)) {
+      if (!this.#accepts(from, r.term, now, 'renew')) return
+      this.#setCoordinator(from, now)
+      this.#adoptView(proposed ?? inForce, r.term, now)
+    } else if (this.#mayFollowLower(from, r.term, proposed ?? inForce, now)) {
+      this.#followLower(from, r.term, proposed ?? inForce, now, 'renew')
+    } else {
+      // Raft: a stale coordinator learns our term from the refusal and steps down.
+      return this.#replyAck(from, r.leaseSeq, false)
+    }
     this.#promise = { to: from, until: promiseUntilMs(now, this.#config) }
     this.#electionAt = this.#role === 'voter' && this.#eligible ? now + this.#timeout() : Infinity
     this.#replyAck(from, r.leaseSeq, true)
   }
 
+  /** In `term`: a node that follows a lower-term coordinator acks it in that term, never deposing it with its own. */
   #replyAck (to: NodeId, seq: number, granted: boolean): void {
-    const ack = create(LeaseAckSchema, { term: this.#term, voter: this.#self, leaseSeq: seq, granted, epoch: this.#council?.epoch ?? 0 })
+    const ack = create(LeaseAckSchema, { term: this.term, voter: this.#self, leaseSeq: seq, granted, epoch: this.#council?.epoch ?? 0 })
     this.#send(to, { case: 'leaseAck', value: ack })
   }
 
@@ -526,10 +654,59 @@ export class Election {
    */
   #accepts (from: NodeId, term: number, now: number, what: string): boolean {
     if (term > this.#term) this.#adoptTerm(term, now, `${what} from ${from}`)
+    else this.#raiseFollowTerm(term, now)
+    this.#fenceFloor = Math.max(this.#fenceFloor, term)
     if (this.#role === 'coordinator') return false
     if (this.#coordinator !== undefined && this.#coordinator !== from) return false
     if (this.#role === 'candidate') this.#follow(now)
     return true
+  }
+
+  /**
+   * The rejoin rule (docs/election.md, "Rejoining after a partition"). A coordinator of a term
+   * below our Raft term is normally stale. But a member cut off from the majority may have raised
+   * its term while the majority elected a coordinator and replaced members: that coordinator's
+   * council is newer than ours (epochs order councils the way Raft orders logs). We follow it when
+   * nothing we know says it was deposed: it is not below a term in which we heard from a
+   * coordinator, we know no coordinator of our own term, and we owe no promise to anyone else.
+   */
+  #mayFollowLower (from: NodeId, term: number, view: CouncilView, now: number): boolean {
+    if (this.#role === 'coordinator' || this.#coordinator !== undefined) return false
+    if (term >= this.#term || term < this.#fenceFloor) return false
+    if (this.#promise.to !== from && now < this.#promise.until) return false
+    return this.#newerCouncil(view)
+  }
+
+  #newerCouncil (view: CouncilView): boolean {
+    return this.#council === null || view.epoch > this.#council.epoch
+  }
+
+  /**
+   * Follow `from` in its lower term: adopt its council (persisted), speak and fence in its term,
+   * stop standing if no longer a member. The Raft term stays (it is never lowered); a vote request
+   * still has to beat it, and this node's own next candidacy is above it.
+   */
+  #followLower (from: NodeId, term: number, view: CouncilView, now: number, what: string): void {
+    assert(this.#mayFollowLower(from, term, view, now), 'following a lower term without cause')
+    this.#followTerm = term
+    this.#fenceFloor = term
+    this.#cancelPreVote()
+    if (this.#role === 'candidate') this.#follow(now)
+    this.#setCoordinator(from, now,
+      `following ${from} in term ${term} below our term ${this.#term}: its ${what} carries the newer council ${formatEpoch(view.epoch)}`)
+    this.#adoptView(view, term, now)
+  }
+
+  /**
+   * A coordinator (or a command) of a term above the one we follow, up to our Raft term: follow
+   * that term instead (at our Raft term we no longer follow a lower one). Who leads it comes with
+   * its renew or announcement.
+   */
+  #raiseFollowTerm (term: number, now: number): void {
+    if (this.#followTerm === undefined || term <= this.#followTerm) return
+    assert(term <= this.#term, `term ${term} above our Raft term ${this.#term} while following a lower one`)
+    this.#followTerm = term < this.#term ? term : undefined
+    this.#setCoordinator(undefined, now)
   }
 
   /**
@@ -545,6 +722,7 @@ export class Election {
     const leftover = cur !== null && view.epoch < cur.epoch && epochTerm(cur.epoch) < sourceTerm
     if (!newer && !leftover) return
     this.#council = view
+    this.#cancelPreVote()
     this.#out!.dirty = true
     this.#event('council', `council ${formatEpoch(view.epoch)}: ${view.members.join(', ')}`)
     this.#follow(now)
@@ -571,9 +749,12 @@ export class Election {
     this.#setCoordinator(undefined, now)
   }
 
+  /** A new Raft term ends any pre-election and any following of a lower term. */
   #setTerm (term: number): void {
     assert(Number.isSafeInteger(term) && term > this.#term, `term ${term} after ${this.#term}`)
     this.#term = term
+    this.#followTerm = undefined
+    this.#cancelPreVote()
     this.#out!.dirty = true
   }
 
@@ -582,6 +763,7 @@ export class Election {
     if (this.#role === 'coordinator') return
     const next: Role = this.#isMember() ? 'voter' : 'observer'
     if (this.#role === 'candidate') this.#votes.clear()
+    if (next === 'observer') this.#cancelPreVote()
     if (next === this.#role) return
     const wasVoter = this.#role === 'voter' || this.#role === 'candidate'
     this.#role = next
@@ -589,11 +771,13 @@ export class Election {
     else if (!wasVoter || this.#electionAt === Infinity) this.#electionAt = this.#eligible ? now + this.#timeout() : Infinity
   }
 
-  #setCoordinator (node: NodeId | undefined, now: number): void {
+  /** Hearing from a coordinator ends a pre-election: it is alive, and we will not stand against it. */
+  #setCoordinator (node: NodeId | undefined, now: number, detail?: string): void {
+    if (node !== undefined) this.#cancelPreVote()
     if (node === this.#coordinator) return
     this.#coordinator = node
     this.#sinceMs = now
-    if (node !== undefined && node !== this.#self) this.#event('coordinator', `following ${node}`, node)
+    if (node !== undefined && node !== this.#self) this.#event('coordinator', detail ?? `following ${node}`, node)
   }
 
   #found (now: number): void {
@@ -666,6 +850,17 @@ export class Election {
       assert(p.view.members.includes(this.#self), 'the coordinator never proposes its own removal')
     }
     assert(this.#votes.size <= (c?.members.length ?? 0), 'more votes than council members')
+    assert(this.#preVotes.size <= (c?.members.length ?? 0), 'more pre-votes than council members')
+    if (this.#preVoteTerm !== undefined) {
+      assert(this.#role === 'voter' && this.#isMember() && this.#eligible && this.#preVoteTerm === this.#term + 1,
+        `pre-votes for term ${this.#preVoteTerm} as ${this.#role} at term ${this.#term}`)
+    }
+    const f = this.#followTerm
+    assert(this.#fenceFloor <= this.#term, `fence floor ${this.#fenceFloor} above term ${this.#term}`)
+    if (f !== undefined) {
+      assert(this.#role !== 'coordinator' && this.#role !== 'candidate', `a ${this.#role} following a lower term`)
+      assert(f < this.#term && f >= this.#fenceFloor && c !== null && epochTerm(c.epoch) <= f, `following term ${f} at term ${this.#term}`)
+    }
     assert(this.#leases.size <= MAX_RENEWS_IN_FLIGHT, 'renews in flight out of bounds')
   }
 }

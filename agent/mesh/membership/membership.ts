@@ -8,8 +8,13 @@
 //
 // Only changes travel, and only those this node can sign for: its own alive/left, its own
 // suspicions and the deaths it declared as one of a suspicion's reporters. Gossipsub already
-// carries every published update to every member, so an update learned from others is never
+// carries every published update to every member, so an update learned from gossip is never
 // re-published (that would multiply each change by N), and a duplicate changes nothing here.
+//
+// Recovery (memberlist, Serf): a member we hold dead that speaks to us is told so, and members
+// dead for a short while are still pinged now and then, so that two sides of a healed partition
+// hear from each other and refute; an alive that only push-pull brought us is news the fleet
+// may lack too, and we gossip it once (see the config for the bounds).
 import { create } from '@bufbuild/protobuf'
 import {
   AckSchema, MemberUpdateSchema, NackSchema, PingReqSchema, PingSchema,
@@ -65,6 +70,12 @@ export interface MembershipCounters {
   declaredDead: number
   /** Malformed updates, and updates about unknown nodes with no room left. */
   ignored: number
+  /** Pings to members held dead (deadProbeEvery). */
+  deadProbes: number
+  /** Dead records sent to the member they declare dead because it spoke to us. */
+  deadNotices: number
+  /** Alive updates learned by push-pull that we gossiped again. */
+  regossiped: number
 }
 
 interface Probe {
@@ -126,6 +137,10 @@ export class Membership {
   /** Probes in flight by seq: at most one round probe plus maxVerifications verifications. */
   readonly #probes = new Map<number, Probe>()
   #verifications = 0
+  /** Probe rounds since the last one that also pinged a dead member. */
+  #roundsSinceDeadProbe = 0
+  /** Dead members told so (heardFrom), by when; insertion order is time order. */
+  readonly #noticed = new Map<NodeId, number>()
   #nextProbeAt: number
   #seq: number
   #live = 1
@@ -134,7 +149,7 @@ export class Membership {
   #now: number
   readonly #counters: MembershipCounters = {
     probes: 0, acked: 0, failed: 0, inconclusive: 0, verifiedAlive: 0, indirect: 0, relayed: 0, relaysDropped: 0,
-    refutations: 0, declaredDead: 0, ignored: 0,
+    refutations: 0, declaredDead: 0, ignored: 0, deadProbes: 0, deadNotices: 0, regossiped: 0,
   }
 
   constructor (self: SelfInfo, config: MembershipConfig, rng: Rng, now: number) {
@@ -226,6 +241,18 @@ export class Membership {
     return fx
   }
 
+  /**
+   * Gossip our alive again at the same incarnation: what join() published before this node had a
+   * connection reached nobody. Receivers that already hold it change nothing.
+   */
+  reannounce (now: number): MemberEffects {
+    this.#clock(now)
+    const fx = effects()
+    if (this.#left || !this.#joined) return fx
+    fx.publish.push({ topic: 'members', body: member(this.#aliveUpdate()) })
+    return fx
+  }
+
   /** New addresses or meta: a new incarnation carries them. */
   setSelf (addrs: string[], meta: NodeMeta, now: number): MemberEffects {
     this.#clock(now)
@@ -278,23 +305,77 @@ export class Membership {
     return fx
   }
 
-  /** An update from gossip or push-pull. `from` stands in for a missing reporter. */
+  /** An update from gossip (or a direct send). `from` stands in for a missing reporter. */
   apply (update: MemberUpdate, from: NodeId, now: number): MemberEffects {
     this.#clock(now)
     const fx = effects()
+    this.#applyUpdate(update, from, now, fx)
+    return fx
+  }
+
+  /**
+   * The member updates of one push-pull from `from`. What is news here (a member we held comes
+   * back with a higher incarnation: a refutation, a new life) is gossiped again, at most
+   * syncRegossipMax of them: gossip missed us, so it likely missed others around us. Signed by us,
+   * as every gossip is signed by its reporter; receivers learn it by gossip and stop there.
+   */
+  repair (updates: readonly MemberUpdate[], from: NodeId, now: number): MemberEffects {
+    this.#clock(now)
+    const fx = effects()
+    let regossiped = 0
+    for (const update of updates) {
+      const known = this.#members.has(update.node)
+      const accepted = this.#applyUpdate(update, from, now, fx)
+      if (!accepted || !known || update.state !== wireState('alive') || regossiped >= this.#config.syncRegossipMax) continue
+      const relayed = this.updateFor(update.node)!
+      relayed.reporter = this.#id
+      fx.publish.push({ topic: 'members', body: member(relayed) })
+      regossiped++
+      this.#counters.regossiped++
+    }
+    return fx
+  }
+
+  /**
+   * A message from `from` reached us (any body, already applied). A member we hold dead is told
+   * so with our dead record, so that it refutes (and gossips its new alive); at most once per
+   * deadNoticeIntervalMs each. A gossip reaches everyone who holds its sender dead at once, so
+   * each of us answers one with probability deadNoticeGossipFanout / live members only.
+   */
+  heardFrom (from: NodeId, via: 'direct' | 'gossip', now: number): MemberEffects {
+    this.#clock(now)
+    const fx = effects()
+    const record = this.#members.get(from)
+    if (this.#left || record?.state !== 'dead') return fx
+    const interval = this.#config.deadNoticeIntervalMs
+    for (const [id, at] of this.#noticed) {
+      if (now - at < interval) break
+      this.#noticed.delete(id)
+    }
+    if (this.#noticed.has(from)) return fx
+    if (via === 'gossip' && this.#rng.next() * this.#live >= this.#config.deadNoticeGossipFanout) return fx
+    this.#noticed.set(from, now)
+    assert(this.#noticed.size <= this.#config.maxMembers, `membership: ${this.#noticed.size} dead notices pending`)
+    this.#counters.deadNotices++
+    fx.send.push({ to: from, body: member(this.#update(from, 'dead', record.incarnation)) })
+    return fx
+  }
+
+  /** True when the update replaced another node's record (about us: false, #aboutSelf speaks for itself). */
+  #applyUpdate (update: MemberUpdate, from: NodeId, now: number, fx: MemberEffects): boolean {
     if (malformed(update, this.#config.maxAddrs) !== undefined) {
       this.#counters.ignored++
-      return fx
+      return false
     }
     const state = stateName(update.state)!
     if (update.node === this.#id) {
       this.#aboutSelf(state, update.incarnation, from, now, fx)
-      return fx
+      return false
     }
     const reporter = update.reporter === '' ? from : update.reporter
     const outcome = this.#applyOther(update.node, state, update.incarnation, reporter, update.addrs, update.meta, now, fx)
     if (outcome === 'ignored' && !this.#members.has(update.node)) this.#counters.ignored++
-    return fx
+    return outcome === 'accepted'
   }
 
   // ---- self ------------------------------------------------------------------------------------
@@ -398,6 +479,11 @@ export class Membership {
 
   #startProbe (now: number, fx: MemberEffects): void {
     this.#nextProbeAt = now + this.#awareness.scale(this.#config.probeIntervalMs)
+    const every = this.#config.deadProbeEvery
+    if (every > 0 && ++this.#roundsSinceDeadProbe >= every) {
+      this.#roundsSinceDeadProbe = 0
+      this.#probeTheDead(now, fx)
+    }
     const target = this.#ring.next((id) => {
       const record = this.#members.get(id)
       return record !== undefined && isLive(record.state)
@@ -420,6 +506,34 @@ export class Membership {
     fx.send.push({ to: target, body: { case: 'ping', value: create(PingSchema, { seq, target }) } })
     // Buddy system: a suspect we probe hears of its suspicion from us too, and can refute.
     if (record.state === 'suspect') fx.send.push({ to: target, body: member(this.#update(target, 'suspect', record.incarnation)) })
+  }
+
+  /**
+   * Ping one member dead for less than deadProbeWindowMs, at random. Untracked: its ack changes
+   * nothing here (only the member's own refutation makes it alive); what counts is that a live
+   * one hears from us, and we from it (heardFrom, on both sides).
+   */
+  #probeTheDead (now: number, fx: MemberEffects): void {
+    const tombs = this.#tombstones
+    // The queue is in time order: find the first death inside the window.
+    const since = now - this.#config.deadProbeWindowMs
+    let lo = this.#tombstoneHead
+    let hi = tombs.length
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1
+      if (tombs[mid]!.changedMs <= since) lo = mid + 1
+      else hi = mid
+    }
+    if (lo >= tombs.length) return
+    // Bounded tries: stale entries (a flapping node, a member back alive) are skipped, not searched.
+    for (let tries = 0; tries < 8; tries++) {
+      const tomb = tombs[lo + pick(this.#rng, tombs.length - lo)]!
+      const record = this.#members.get(tomb.id)
+      if (record?.state !== 'dead' || record.changedMs !== tomb.changedMs) continue
+      this.#counters.deadProbes++
+      fx.send.push({ to: tomb.id, body: { case: 'ping', value: create(PingSchema, { seq: this.#nextSeq(), target: tomb.id }) } })
+      return
+    }
   }
 
   #endProbe (probe: Probe): void {

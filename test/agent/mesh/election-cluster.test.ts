@@ -230,6 +230,7 @@ t.test('partition 2|3 with the coordinator in the minority: it stops acting, the
     const minority = [old, others[0]!]
     const majority = others.slice(1)
     const cutAt = c.now
+    const termsAtCut = minority.map((id) => c.hosts.get(id)!.e!.raftTerm)
     c.partition(minority, majority)
     let minorityActedLate = false
     let majorityActingAt = -1
@@ -242,6 +243,8 @@ t.test('partition 2|3 with the coordinator in the minority: it stops acting, the
     t.notOk(minorityActedLate, `${seed}: the minority never acts once its lease is gone`)
     t.ok(majorityActingAt > 0 && majorityActingAt - cutAt <= failoverBoundMs(C, 1) + C.electionTimeoutMaxMs, `${seed}: the majority side acts after ${(majorityActingAt - cutAt).toFixed(0)} ms`)
     t.equal(c.statusOf(old)?.role === 'coordinator' && c.statusOf(old)?.acting, false, `${seed}: the old coordinator is not acting`)
+    t.same(minority.map((id) => c.hosts.get(id)!.e!.raftTerm), termsAtCut, `${seed}: PreVote: 10 s of timeouts did not raise the minority's terms`)
+    const majorityTerm = c.statusOf(majority[0]!)!.term
     c.heal()
     c.run(c.now + 5000)
     t.same(c.violations, [], `${seed}: safe`)
@@ -250,6 +253,7 @@ t.test('partition 2|3 with the coordinator in the minority: it stops acting, the
     const terms = new Set(IDS.map((id) => c.statusOf(id)!.term))
     t.equal(terms.size, 1, `${seed}: every node on the same term`)
     t.same(new Set(IDS.map((id) => c.statusOf(id)!.coordinator)), new Set(acting), `${seed}: every node follows it`)
+    t.equal(c.statusOf(acting[0]!)!.term, majorityTerm, `${seed}: the majority side's coordinator kept its term: the heal cost no election`)
   }
 })
 

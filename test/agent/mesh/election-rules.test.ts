@@ -1,6 +1,7 @@
 // Every rule of the election core, one at a time, on a single Election fed by hand: stale terms,
-// one vote per term persisted with its reply, lease stickiness, the epoch check, majorities of
-// 1, 3 and 5, lease expiry with drift and margin, founding, restart, observers and announcements.
+// one vote per term persisted with its reply, lease stickiness, the epoch check, PreVote, majorities
+// of 1, 3 and 5, lease expiry with drift and margin, founding, restart, observers, announcements,
+// and the rejoin rule (a member whose term rose while cut off follows the newer council).
 import t from 'tap'
 import { create } from '@bufbuild/protobuf'
 import {
@@ -21,10 +22,12 @@ const FIVE = ['a', 'b', 'c', 'd', 'e']
 const T0 = C.leaseMs
 
 const council = (epoch: number, members: readonly string[]) => create(CouncilSchema, { epoch, members: [...members] })
-const voteRequest = (term: number, candidate: string, epoch: number): Body =>
-  ({ case: 'voteRequest', value: create(VoteRequestSchema, { term, candidate, epoch }) })
-const voteReply = (term: number, voter: string, granted: boolean, epoch = 1): Body =>
-  ({ case: 'voteReply', value: create(VoteReplySchema, { term, voter, granted, epoch }) })
+const voteRequest = (term: number, candidate: string, epoch: number, preVote = false): Body =>
+  ({ case: 'voteRequest', value: create(VoteRequestSchema, { term, candidate, epoch, preVote }) })
+const voteReply = (term: number, voter: string, granted: boolean, epoch = 1, preVote = false): Body =>
+  ({ case: 'voteReply', value: create(VoteReplySchema, { term, voter, granted, epoch, preVote }) })
+const preVoteRequest = (term: number, candidate: string, epoch: number): Body => voteRequest(term, candidate, epoch, true)
+const preVoteReply = (term: number, voter: string, granted: boolean, epoch = 1): Body => voteReply(term, voter, granted, epoch, true)
 const renew = (term: number, coordinator: string, leaseSeq: number, members: readonly string[], epoch = 1,
   proposed?: { epoch: number, members: readonly string[] }): Body =>
   ({
@@ -54,7 +57,23 @@ const acks = (e: ElectionEffects): LeaseAck[] =>
 const renews = (e: ElectionEffects): Array<{ to: string, renew: LeaseRenew }> =>
   e.send.flatMap((s) => s.body.case === 'leaseRenew' ? [{ to: s.to, renew: s.body.value }] : [])
 const requests = (e: ElectionEffects): string[] =>
-  e.send.flatMap((s) => s.body.case === 'voteRequest' ? [s.to] : []).sort()
+  e.send.flatMap((s) => s.body.case === 'voteRequest' && !s.body.value.preVote ? [s.to] : []).sort()
+const preRequests = (e: ElectionEffects): Array<{ to: string, term: number, epoch: number }> =>
+  e.send.flatMap((s) => s.body.case === 'voteRequest' && s.body.value.preVote ? [{ to: s.to, term: s.body.value.term, epoch: s.body.value.epoch }] : [])
+    .sort((x, y) => x.to.localeCompare(y.to))
+const merge = (all: readonly ElectionEffects[]): ElectionEffects => {
+  const out: ElectionEffects = { send: all.flatMap((f) => f.send), publish: all.flatMap((f) => f.publish), events: all.flatMap((f) => f.events) }
+  const persisted = all.map((f) => f.persist).filter((p) => p !== undefined)
+  if (persisted.length > 0) out.persist = persisted.at(-1)
+  return out
+}
+
+/** Past its election timeout at `at`: it asks for pre-votes, `grant` grants them; all the effects. */
+function stand (e: Election, at: number, grant: readonly string[]): ElectionEffects {
+  const asked = e.tick(at)
+  const term = preRequests(asked)[0]?.term ?? Number.NaN
+  return merge([asked, ...grant.map((v) => e.receive(v, preVoteReply(term, v, true), at))])
+}
 const kinds = (e: ElectionEffects): string[] => e.events.map((ev) => ev.kind)
 
 /** A node of `members` that has stood and won; returns it and when it sent its vote requests. */
@@ -62,8 +81,9 @@ function elected (members: readonly string[], self = 'a', term = 5): { e: Electi
   const e = make(self, { term, votedFor: null, council: { epoch: 1, members: [...members] } })
   const s = e.nextWakeAt()
   t.ok(s >= C.electionTimeoutMinMs && s <= C.electionTimeoutMaxMs, 'a restarted voter stands only after an election timeout')
-  e.tick(s)
-  for (const m of members.filter((m) => m !== self)) e.receive(m, voteReply(term + 1, m, true), s + 1)
+  const others = members.filter((m) => m !== self)
+  stand(e, s, others)
+  for (const m of others) e.receive(m, voteReply(term + 1, m, true), s + 1)
   t.equal(e.status(s + 1).role, 'coordinator')
   return { e, s }
 }
@@ -195,14 +215,18 @@ t.test('a candidate asks every other member, persisting its term and self-vote f
   const e = voter('b')
   const at = e.nextWakeAt()
   t.same(e.tick(at - 1), { send: [], publish: [], events: [] }, 'nothing before the timeout')
-  const fx = e.tick(at)
+  const fx = stand(e, at, ['a', 'c'])
   t.same(requests(fx), ['a', 'c', 'd', 'e'])
   t.same(fx.persist, { term: 6, votedFor: 'b', council: { epoch: 1, members: FIVE } })
   t.equal(e.status(at).role, 'candidate')
-  // Split vote: nobody wins; the next timeout starts a new term.
+  // Split vote: nobody wins; the next timeout asks for pre-votes again, then starts a new term.
   const retry = e.nextWakeAt()
   t.ok(retry >= at + C.electionTimeoutMinMs && retry <= at + C.electionTimeoutMaxMs)
-  const again = e.tick(retry)
+  const asked = e.tick(retry)
+  t.same(preRequests(asked).map((r) => [r.to, r.term]), [['a', 7], ['c', 7], ['d', 7], ['e', 7]], 'pre-votes for term 7')
+  t.equal(asked.persist, undefined)
+  t.equal(e.status(retry).role, 'voter', 'a pre-candidate is a voter: its term and vote stay')
+  const again = merge(['a', 'c'].map((v) => e.receive(v, preVoteReply(7, v, true), retry)))
   t.same(requests(again), ['a', 'c', 'd', 'e'])
   t.equal(again.persist?.term, 7)
 })
@@ -211,8 +235,8 @@ t.test('majority counting: councils of 1, 3 and 5', async (t) => {
   for (const members of [['a'], ['a', 'b', 'c'], FIVE]) {
     const e = make('a', { term: 1, votedFor: null, council: { epoch: 1, members } })
     const s = e.nextWakeAt()
-    const fx = e.tick(s)
     const others = members.filter((m) => m !== 'a')
+    const fx = stand(e, s, others)
     const need = Math.floor(members.length / 2) + 1 - 1
     if (need === 0) {
       t.equal(e.status(s).role, 'coordinator', 'a council of one elects itself at once')
@@ -240,13 +264,14 @@ t.test('majority counting: councils of 1, 3 and 5', async (t) => {
 t.test('a candidate that sees a higher term or another coordinator of its term falls back', async (t) => {
   const e = voter('b')
   const s = e.nextWakeAt()
-  e.tick(s)
+  stand(e, s, ['a', 'c'])
+  t.equal(e.status(s).role, 'candidate')
   const fx = e.receive('c', voteReply(9, 'c', false), s + 1)
   t.equal(e.status(s + 1).role, 'voter')
   t.same(fx.persist, { term: 9, votedFor: null, council: { epoch: 1, members: FIVE } })
   const f = voter('b')
   const s2 = f.nextWakeAt()
-  f.tick(s2)
+  stand(f, s2, ['a', 'c'])
   const r = f.receive('c', renew(6, 'c', 1, FIVE), s2 + 1)
   t.equal(f.status(s2 + 1).role, 'voter')
   t.equal(f.status(s2 + 1).coordinator, 'c')
@@ -289,6 +314,7 @@ t.test('the lease: acting right after winning, until exactly send + lease × (1 
 
 t.test('lease arithmetic follows the knobs', async (t) => {
   const config: ElectionConfig = { ...C, leaseMs: 2000, maxClockDriftRatio: 0.05, driftMarginMs: 100, electionTimeoutMinMs: 2500, electionTimeoutMaxMs: 3000 }
+  // A council of one: its own pre-vote is a majority, so it stands at the same instant.
   const e = make('a', { term: 1, votedFor: null, council: { epoch: 1, members: ['a'] } }, { config })
   const s = e.nextWakeAt()
   e.tick(s)
@@ -380,7 +406,7 @@ t.test('restart: keeps term, vote and council; starts as voter; never resumes as
   t.equal(was.acting(10), false)
   const at = was.nextWakeAt()
   t.ok(at >= C.electionTimeoutMinMs, 'stands only after a full election timeout')
-  const fx = was.tick(at)
+  const fx = stand(was, at, ['b', 'c'])
   t.equal(fx.persist?.term, 10, 'and then in a new term')
   // Persisted state is validated.
   t.throws(() => make('a', { term: 1, votedFor: null, council: { epoch: 1, members: ['a', 'a'] } }), /twice/)
@@ -480,19 +506,20 @@ t.test('fuzz: random election messages to nodes in every role never break an inv
   const rng = seededRng('election-fuzz')
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rng.next() * xs.length)]!
   const ids = ['a', 'b', 'c', 'd', 'e', 'z']
-  const num = (): number => pick([0, 1, 2, 5, 6, 7, 1001, 5001, 6001, 7002, -1, 0.5, 2 ** 40, 2 ** 41, Number.NaN])
+  const num = (): number => pick([0, 1, 2, 3, 5, 6, 7, 16, 17, 1001, 2003, 5001, 6001, 7002, -1, 0.5, 2 ** 40, 2 ** 41, Number.NaN])
   const members = (): string[] => [...new Set(Array.from({ length: Math.floor(rng.next() * 8) }, () => pick(ids)))]
   const body = (from: string): Body => {
     switch (Math.floor(rng.next() * 4)) {
-      case 0: return voteRequest(num(), rng.next() < 0.9 ? from : pick(ids), num())
-      case 1: return voteReply(num(), rng.next() < 0.9 ? from : pick(ids), rng.next() < 0.5, num())
+      case 0: return voteRequest(num(), rng.next() < 0.9 ? from : pick(ids), num(), rng.next() < 0.5)
+      case 1: return voteReply(num(), rng.next() < 0.9 ? from : pick(ids), rng.next() < 0.5, num(), rng.next() < 0.5)
       case 2: return renew(num(), rng.next() < 0.9 ? from : pick(ids), num(), members(), num(), rng.next() < 0.5 ? { epoch: num(), members: members() } : undefined)
       default: return ack(num(), rng.next() < 0.9 ? from : pick(ids), num(), num(), rng.next() < 0.5)
     }
   }
   let thrown = 0
-  for (let run = 0; run < 40; run++) {
-    const start = run % 3 === 0 ? elected(FIVE).e : run % 3 === 1 ? voter() : make('a', null, { found: true })
+  for (let run = 0; run < 60; run++) {
+    // Every role, and a member whose term rose while cut off (the rejoin rule's ground).
+    const start = [() => elected(FIVE).e, () => voter(), () => make('a', null, { found: true }), () => inflated()][run % 4]!()
     let now = 2000
     for (let i = 0; i < 300; i++) {
       now += rng.next() * 200
@@ -500,7 +527,11 @@ t.test('fuzz: random election messages to nodes in every role never break an inv
       try {
         const r = rng.next()
         if (r < 0.7) start.receive(from, body(from), now)
-        else if (r < 0.8) start.announce(from, announcement(num(), rng.next() < 0.9 ? from : pick(ids), members(), num()), now)
+        else if (r < 0.8) {
+          const a = announcement(num(), rng.next() < 0.9 ? from : pick(ids), members(), num())
+          start.wantsAnnouncement(a)
+          start.announce(from, a, now)
+        }
         else if (r < 0.85) start.setCandidates(members(), now)
         else if (r < 0.9) start.observeTerm(num(), now)
         else start.tick(Math.max(now, start.nextWakeAt() === Infinity ? now : start.nextWakeAt()))
@@ -512,4 +543,308 @@ t.test('fuzz: random election messages to nodes in every role never break an inv
     }
   }
   t.equal(thrown, 0)
+})
+
+// ---- PreVote (Raft thesis §9.6; etcd-io/raft PreVote) --------------------------------------------
+
+interface PreVoteRow {
+  name: string
+  /** Builds the voter and brings it to the moment of the request; returns that moment. */
+  setup: () => { e: Election, at: number }
+  from: string
+  term: number
+  epoch: number
+  granted: boolean
+}
+
+t.test('pre-vote rules: who grants and who refuses', async (t) => {
+  const renewedAt = T0 + 10
+  const promised = (): Election => { const e = voter(); e.receive('a', renew(5, 'a', 1, FIVE), renewedAt); return e }
+  const rows: PreVoteRow[] = [
+    { name: 'term + 1 above ours, same epoch, no coordinator heard', setup: () => ({ e: voter(), at: T0 }), from: 'c', term: 6, epoch: 1, granted: true },
+    { name: 'a candidate further ahead', setup: () => ({ e: voter(), at: T0 }), from: 'c', term: 9, epoch: 1, granted: true },
+    { name: 'a newer council epoch', setup: () => ({ e: voter(), at: T0 }), from: 'c', term: 6, epoch: 1003, granted: true },
+    { name: 'an older council epoch (Raft §5.4.1 with the council as the log)', setup: () => ({ e: voter('b', 5, FIVE, 1002), at: T0 }), from: 'c', term: 6, epoch: 1001, granted: false },
+    { name: 'term + 1 below ours: a stale candidate', setup: () => ({ e: voter(), at: T0 }), from: 'c', term: 5 - 1, epoch: 1, granted: false },
+    { name: 'term + 1 equal to ours, no vote and no coordinator in it', setup: () => ({ e: voter(), at: T0 }), from: 'c', term: 5, epoch: 1, granted: true },
+    { name: 'term + 1 equal to ours, our vote in it went to someone else', setup: () => ({ e: voter('b', 5, FIVE, 1, 'd'), at: T0 }), from: 'c', term: 5, epoch: 1, granted: false },
+    { name: 'term + 1 equal to ours, our vote in it went to the asker', setup: () => ({ e: voter('b', 5, FIVE, 1, 'c'), at: T0 }), from: 'c', term: 5, epoch: 1, granted: true },
+    { name: 'term + 1 equal to ours, whose coordinator we follow (its lease over)', setup: () => ({ e: promised(), at: renewedAt + C.leaseMs }), from: 'c', term: 5, epoch: 1, granted: false },
+    { name: 'lease stickiness: a coordinator renewed within the lease', setup: () => ({ e: promised(), at: renewedAt + C.leaseMs - 1 }), from: 'c', term: 6, epoch: 1, granted: false },
+    { name: 'lease stickiness ends with the promise', setup: () => ({ e: promised(), at: renewedAt + C.leaseMs }), from: 'c', term: 6, epoch: 1, granted: true },
+    { name: 'the coordinator we promised may ask itself', setup: () => ({ e: promised(), at: renewedAt + 1 }), from: 'a', term: 6, epoch: 1, granted: true },
+    { name: 'a vote we granted binds pre-votes too, for one lease', setup: () => { const e = voter(); e.receive('d', voteRequest(6, 'd', 1), T0); return { e, at: T0 + C.leaseMs - 1 } }, from: 'c', term: 7, epoch: 1, granted: false },
+    { name: 'a restarted voter is quiet for one lease', setup: () => ({ e: voter(), at: T0 - 1 }), from: 'c', term: 6, epoch: 1, granted: false },
+    { name: 'an outsider never takes part', setup: () => ({ e: voter('z'), at: T0 }), from: 'c', term: 6, epoch: 1, granted: false },
+    { name: 'a node that knows no council', setup: () => ({ e: make('n', null), at: T0 }), from: 'c', term: 6, epoch: 1, granted: false },
+    { name: 'a coordinator whose lease holds', setup: () => { const { e, s } = elected(FIVE, 'b'); return { e, at: s + 2 } }, from: 'c', term: 7, epoch: 1, granted: false },
+    { name: 'a coordinator whose lease is gone (it still renews)', setup: () => { const { e, s } = elected(FIVE, 'b'); return { e, at: s + C.leaseMs } }, from: 'c', term: 7, epoch: 1, granted: true },
+  ]
+  for (const row of rows) {
+    const { e, at } = row.setup()
+    const before = { term: e.raftTerm, reported: e.term, wake: e.nextWakeAt(), status: e.status(at) }
+    const fx = e.receive(row.from, preVoteRequest(row.term, row.from, row.epoch), at)
+    const got = replies(fx)
+    t.same(got.map((r) => [r.preVote, r.granted]), [[true, row.granted]], `${row.name}: ${row.granted ? 'granted' : 'refused'}`)
+    t.equal(got[0]?.term, row.granted ? row.term : before.term, `${row.name}: a grant echoes the asked term, a refusal carries ours`)
+    // Whatever it answers, nothing of the receiver changes.
+    t.equal(fx.persist, undefined, `${row.name}: nothing persisted`)
+    t.same(fx.events, [], `${row.name}: no events`)
+    t.same(fx.publish, [], `${row.name}: nothing published`)
+    t.equal(e.raftTerm, before.term, `${row.name}: term unchanged`)
+    t.equal(e.term, before.reported, `${row.name}: reported term unchanged`)
+    t.equal(e.nextWakeAt(), before.wake, `${row.name}: timers unchanged`)
+    t.same(e.status(at), before.status, `${row.name}: role, coordinator, lease unchanged`)
+  }
+})
+
+t.test('a pre-vote request or reply never changes the receiver\'s term, vote or promise', async (t) => {
+  // A granted pre-vote binds nothing: another candidate still gets the real vote in that term.
+  const e = voter()
+  t.same(replies(e.receive('c', preVoteRequest(6, 'c', 1), T0)).map((r) => r.granted), [true])
+  t.same(replies(e.receive('d', preVoteRequest(6, 'd', 1), T0)).map((r) => r.granted), [true], 'pre-votes are not one per term')
+  const real = e.receive('d', voteRequest(6, 'd', 1), T0)
+  t.same(replies(real).map((r) => [r.term, r.granted]), [[6, true]], 'the real vote goes to whoever asks first')
+  // A pre-vote request far ahead does not raise the term (a real one would).
+  const f = voter()
+  f.receive('c', preVoteRequest(40, 'c', 1), T0)
+  t.equal(f.raftTerm, 5)
+  // A coordinator asked for a pre-vote with a higher term does not step down.
+  const { e: k, s } = elected(FIVE)
+  const fx = k.receive('c', preVoteRequest(40, 'c', 1), s + C.leaseMs)
+  t.same(kinds(fx), [], 'no term event, no step-down')
+  t.equal(k.status(s + C.leaseMs).role, 'coordinator')
+  t.equal(k.raftTerm, 6)
+  // A pre-candidate refused with a higher term keeps its own (it learns terms from coordinators).
+  const p = voter()
+  const at = p.nextWakeAt()
+  p.tick(at)
+  const refused = p.receive('c', preVoteReply(40, 'c', false), at + 1)
+  t.equal(refused.persist, undefined)
+  t.same(kinds(refused), [])
+  t.equal(p.raftTerm, 5)
+  // Pre-vote replies that do not count: wrong term, outsiders, refusals, repeats.
+  p.receive('z', preVoteReply(6, 'z', true), at + 1)
+  p.receive('c', preVoteReply(7, 'c', true), at + 1)
+  p.receive('d', preVoteReply(6, 'd', false), at + 1)
+  p.receive('a', preVoteReply(6, 'a', true), at + 1)
+  const twice = p.receive('a', preVoteReply(6, 'a', true), at + 1)
+  t.same(twice.send, [], 'the same grant twice counts once')
+  t.equal(p.status(at + 1).role, 'voter', 'two of five (itself and a) is no majority')
+  const go = p.receive('c', preVoteReply(6, 'c', true), at + 1)
+  t.same(requests(go), ['a', 'c', 'd', 'e'], 'the third grant starts the real election')
+  t.same(go.persist, { term: 6, votedFor: 'b', council: { epoch: 1, members: FIVE } })
+  t.equal(p.status(at + 1).role, 'candidate')
+  t.same(replies(p.receive('c', preVoteReply(6, 'c', true), at + 1)), [], 'a late pre-vote grant to a candidate is ignored')
+})
+
+t.test('a pre-election: asked at term + 1, nothing persisted until a majority grants; a live coordinator ends it', async (t) => {
+  const e = voter('b')
+  const at = e.nextWakeAt()
+  const fx = e.tick(at)
+  t.same(preRequests(fx), ['a', 'c', 'd', 'e'].map((to) => ({ to, term: 6, epoch: 1 })))
+  t.same(requests(fx), [], 'no real vote request yet')
+  t.equal(fx.persist, undefined, 'no term, no self-vote persisted')
+  t.same(fx.events, [], 'no term event')
+  t.same([e.raftTerm, e.status(at).role], [5, 'voter'])
+  const retry = e.nextWakeAt()
+  t.ok(retry >= at + C.electionTimeoutMinMs && retry <= at + C.electionTimeoutMaxMs, 'asks again after another timeout')
+  // A renew from a coordinator meanwhile ends the pre-election: later grants count for nothing.
+  e.receive('a', renew(5, 'a', 1, FIVE), at + 1)
+  for (const v of ['c', 'd', 'e']) t.same(e.receive(v, preVoteReply(6, v, true), at + 2).send, [], `grant from ${v} after the renew`)
+  t.same([e.raftTerm, e.status(at + 2).role, e.status(at + 2).coordinator], [5, 'voter', 'a'])
+  // So does a higher term.
+  const f = voter('b')
+  const at2 = f.nextWakeAt()
+  f.tick(at2)
+  f.observeTerm(8, at2 + 1)
+  t.same(merge(['a', 'c'].map((v) => f.receive(v, preVoteReply(6, v, true), at2 + 1))).send, [], 'grants for the old term are void')
+  t.equal(f.raftTerm, 8)
+  // And losing eligibility.
+  const g = voter('b')
+  const at3 = g.nextWakeAt()
+  g.tick(at3)
+  g.setEligible(false, at3 + 1)
+  t.same(merge(['a', 'c'].map((v) => g.receive(v, preVoteReply(6, v, true), at3 + 1))).send, [])
+  t.equal(g.nextWakeAt(), Infinity)
+})
+
+/**
+ * Delivers among a few cores on one clock, instantly: direct sends, and announcements to everyone
+ * (through wantsAnnouncement, as the driver does). `reach(a, b)`: whether a message from a gets to
+ * b. `candidates(id)`: what the driver of `id` hands it at each tick while it acts (the members it
+ * sees alive).
+ */
+function runCores (nodes: Map<string, Election>, from: number, until: number, reach: (a: string, b: string) => boolean,
+  candidates?: (id: string) => string[]): ElectionEffects[] {
+  const all: ElectionEffects[] = []
+  let now = from
+  for (;;) {
+    let at = Infinity
+    for (const e of nodes.values()) at = Math.min(at, e.nextWakeAt())
+    if (at > until) return all
+    now = Math.max(now, at)
+    for (const [id, e] of nodes) {
+      if (e.nextWakeAt() > now) continue
+      const queue: Array<[string, ElectionEffects]> = [[id, e.tick(now)]]
+      if (candidates !== undefined && e.acting(now)) queue.push([id, e.setCandidates(candidates(id), now)])
+      while (queue.length > 0) {
+        const [src, fx] = queue.shift()!
+        all.push(fx)
+        for (const s of fx.send) {
+          const to = nodes.get(s.to)
+          if (to !== undefined && reach(src, s.to)) queue.push([s.to, to.receive(src, s.body, now)])
+        }
+        for (const p of fx.publish) {
+          if (p.body.case !== 'coordinator') continue
+          for (const [id2, to] of nodes) {
+            if (id2 !== src && reach(src, id2) && to.wantsAnnouncement(p.body.value)) queue.push([id2, to.announce(src, p.body.value, now)])
+          }
+        }
+      }
+    }
+  }
+}
+
+t.test('a cut-off minority does not raise its term, however long the cut lasts', async (t) => {
+  // The old coordinator a and voter b of FIVE, cut off from c, d, e: a keeps its term, b follows a.
+  const { e: a, s } = elected(FIVE, 'a', 5)
+  const b = voter('b', 6)
+  b.receive('a', renew(6, 'a', 1, FIVE), s + 1)
+  const nodes = new Map([['a', a], ['b', b]])
+  const all = runCores(nodes, s + 1, s + 120_000, () => true)
+  t.equal(a.raftTerm, 6, 'the old coordinator stays in term 6')
+  t.equal(b.raftTerm, 6, 'its partner stays in term 6')
+  t.equal(a.acting(s + 120_000), false, 'and nobody acts')
+  t.same(all.filter((fx) => fx.persist !== undefined), [], 'two minutes of timeouts persist nothing')
+  t.same(all.flatMap((fx) => fx.events).filter((ev) => ev.kind === 'term'), [], 'no term events')
+  const pre = all.flatMap((fx) => fx.send).filter((x) => x.body.case === 'voteRequest' && x.body.value.preVote)
+  t.ok(pre.length > 20, `they kept asking (${pre.length} pre-vote requests)`)
+  t.same(all.flatMap((fx) => fx.send).filter((x) => x.body.case === 'voteRequest' && !x.body.value.preVote), [], 'and never stood')
+  t.ok(pre.every((x) => x.body.case === 'voteRequest' && x.body.value.term === 7), 'always for term 7')
+})
+
+// ---- the rejoin rule: a newer council wins over a stale member's term ----------------------------
+
+/** c of FIVE whose term rose to 16 while cut off (elections alone: no coordinator heard above 1). */
+function inflated (): Election {
+  const e = make('c', { term: 1, votedFor: null, council: { epoch: 1, members: FIVE } })
+  // A real vote request it refuses (older epoch) still raises its term, as Raft says.
+  e.receive('x', voteRequest(16, 'x', 0), T0)
+  t.equal(e.raftTerm, 16)
+  return e
+}
+/** The majority side's council after replacing c and one more member, in term 2. */
+const NEW = ['a', 'b', 'd', 'f', 'g']
+
+t.test('a stale member adopts the newer council, follows its coordinator in its term, and stops standing', async (t) => {
+  const e = inflated()
+  t.ok(e.wantsAnnouncement(announcement(2, 'b', NEW, 2003)), 'the driver must pass a lower-term announcement with a newer council')
+  t.notOk(e.wantsAnnouncement(announcement(2, 'b', FIVE, 1)), 'but not one without')
+  const fx = e.announce('b', announcement(2, 'b', NEW, 2003), T0 + 1)
+  t.same(fx.persist, { term: 16, votedFor: null, council: { epoch: 2003, members: NEW } }, 'the council is persisted; the term is never lowered')
+  t.same(kinds(fx), ['coordinator', 'council'])
+  t.match(fx.events[0]?.detail, /following b in term 2 below our term 16/)
+  const st = e.status(T0 + 1)
+  t.same([st.role, st.coordinator, st.term, e.term, e.raftTerm], ['observer', 'b', 2, 2, 16], 'reports and fences in the coordinator\'s term')
+  t.equal(e.nextWakeAt(), Infinity, 'no longer a member: never stands again')
+  t.equal(e.announcement()?.term, 2, 'push-pull relays the announcement it follows')
+  // Later announcements of that coordinator are current, and commands of its term are not stale.
+  t.ok(e.wantsAnnouncement(announcement(2, 'b', NEW, 2004)))
+  e.announce('b', announcement(2, 'b', [...NEW.slice(0, 4), 'h'], 2004), T0 + 2)
+  t.same(e.status(T0 + 2).council?.epoch, 2004)
+  t.same(e.observeTerm(2, T0 + 2), { send: [], publish: [], events: [] }, 'a command of term 2 raises nothing')
+  t.equal(e.term, 2, 'so the ledger fences term-2 commands against 2, not 16')
+  // An impostor of the same term is ignored; a later coordinator below our Raft term is followed.
+  e.announce('d', announcement(2, 'd', NEW, 2004), T0 + 3)
+  t.equal(e.status(T0 + 3).coordinator, 'b')
+  e.announce('d', announcement(3, 'd', NEW, 2004), T0 + 4)
+  t.same([e.status(T0 + 4).coordinator, e.term, e.raftTerm], ['d', 3, 16])
+  t.notOk(e.wantsAnnouncement(announcement(2, 'b', NEW, 2005)), 'term 2 is stale now, newer council or not')
+  // A command from a later term, still below 16: follow that term, coordinator unknown until it announces.
+  e.observeTerm(5, T0 + 5)
+  t.same([e.term, e.status(T0 + 5).coordinator], [5, undefined])
+  // A coordinator of our own Raft term or above: following ends, one term again.
+  e.announce('f', announcement(17, 'f', NEW, 2004), T0 + 6)
+  t.same([e.term, e.raftTerm, e.status(T0 + 6).coordinator], [17, 17, 'f'])
+})
+
+t.test('the rejoin rule by renew: a member still seated follows and acks in the coordinator\'s term', async (t) => {
+  const e = inflated()
+  const seated = ['a', 'b', 'c', 'd', 'f']
+  const fx = e.receive('b', renew(2, 'b', 7, FIVE, 1, { epoch: 2001, members: seated }), T0 + 1)
+  t.same(acks(fx).map((a) => [a.term, a.granted, a.epoch]), [[2, true, 2001]], 'acked in term 2: its term 16 must not depose b')
+  t.same(fx.persist, { term: 16, votedFor: null, council: { epoch: 2001, members: seated } })
+  const st = e.status(T0 + 1)
+  t.same([st.role, st.coordinator, st.term], ['voter', 'b', 2])
+  t.ok(e.nextWakeAt() >= T0 + 1 + C.electionTimeoutMinMs, 'its timer restarts with each renew, as any follower\'s')
+  // It promised b: no vote for anyone else while that holds, whatever the term.
+  t.same(replies(e.receive('d', voteRequest(17, 'd', 2001), T0 + 2)).map((r) => r.granted), [false])
+  t.equal(e.raftTerm, 16)
+  // Its next candidacy (once b falls silent) is above its Raft term.
+  const at = e.nextWakeAt()
+  t.same(preRequests(e.tick(at)).map((r) => r.term), [17, 17, 17, 17])
+  // A member the renew removes follows too, and its ack still counts towards the old council.
+  const r = inflated()
+  const out = r.receive('b', renew(2, 'b', 3, FIVE, 1, { epoch: 2001, members: ['a', 'b', 'd', 'e'] }), T0 + 1)
+  t.same(acks(out).map((a) => [a.term, a.granted]), [[2, true]])
+  t.same([r.status(T0 + 1).role, r.nextWakeAt()], ['observer', Infinity])
+})
+
+t.test('the rejoin rule applies only when nothing says the coordinator was deposed', async (t) => {
+  // `wanted`: what the driver's freshness check says (it has no clock: the core decides the rest).
+  const rows: Array<{ name: string, setup: () => Election, at: number, epoch: number, wanted: boolean }> = [
+    { name: 'the council is not newer than ours', setup: () => inflated(), at: T0 + 1, epoch: 1, wanted: false },
+    { name: 'we promised another coordinator and the promise holds', setup: () => { const e = inflated(); e.receive('e', renew(16, 'e', 1, FIVE), T0 + 1); return e }, at: T0 + 2, epoch: 2003, wanted: false },
+    { name: 'we voted for a candidate and that promise holds', setup: () => { const e = inflated(); e.receive('d', voteRequest(17, 'd', 1), T0 + 1); return e }, at: T0 + 2, epoch: 2003, wanted: true },
+    { name: 'we follow a coordinator of our own term', setup: () => { const e = inflated(); e.announce('e', announcement(16, 'e', FIVE), T0 + 1); return e }, at: T0 + C.leaseMs + 2, epoch: 2003, wanted: false },
+    { name: 'we heard from a coordinator in a term above its own', setup: () => { const e = inflated(); e.observeTerm(9, T0); return e }, at: T0 + 1, epoch: 2003, wanted: false },
+    { name: 'after a restart (it cannot tell where its term came from)', setup: () => make('c', { term: 16, votedFor: null, council: { epoch: 1, members: FIVE } }), at: T0 + 1, epoch: 2003, wanted: false },
+  ]
+  for (const row of rows) {
+    const e = row.setup()
+    const epoch = row.epoch
+    const before = e.status(row.at)
+    t.equal(e.wantsAnnouncement(announcement(2, 'b', NEW, epoch)), row.wanted, `${row.name}: wanted by the driver: ${row.wanted}`)
+    const fx = e.announce('b', announcement(2, 'b', NEW, epoch), row.at)
+    t.equal(fx.persist, undefined, `${row.name}: announcement ignored`)
+    t.same(e.status(row.at), before, `${row.name}: nothing changed`)
+    const r = e.receive('b', renew(2, 'b', 1, NEW, epoch), row.at)
+    t.same(acks(r).map((a) => [a.granted, a.term]), [[false, e.term]], `${row.name}: a renew is refused with our term (Raft)`)
+    t.not(e.status(row.at).coordinator, 'b', `${row.name}: b not followed`)
+  }
+})
+
+t.test('rejoin end to end: replaced members whose terms rose while cut off follow the new coordinator, which keeps its term', async (t) => {
+  // a coordinates FIVE in term 1; f and g are eligible spares. a and c are cut off; the other side
+  // elects, and replaces a and c with f and g. Meanwhile a's and c's terms rise as they would have
+  // without PreVote (a refused vote request from a long-gone candidate does it, as Raft says).
+  const ids = ['a', 'b', 'c', 'd', 'e', 'f', 'g']
+  const nodes = new Map(ids.map((id) => [id, make(id, null, { found: id === 'a' })]))
+  let cut = new Set<string>()
+  const reach = (x: string, y: string): boolean => cut.has(x) === cut.has(y)
+  const alive = (self: string): string[] => ids.filter((id) => reach(self, id))
+  runCores(nodes, 0, 5000, reach, () => FIVE)
+  t.same(nodes.get('b')!.status(5000).council?.members, FIVE, 'a grew the council to five')
+  cut = new Set(['a', 'c'])
+  runCores(nodes, 5000, 20_000, reach, alive)
+  const [b] = ids.filter((id) => nodes.get(id)!.acting(20_000))
+  t.ok(b !== undefined && !cut.has(b), `the majority side elected ${b}`)
+  const coordinator = nodes.get(b!)!
+  const term = coordinator.raftTerm
+  t.same([...coordinator.status(20_000).council!.members].sort(), ['b', 'd', 'e', 'f', 'g'], 'and replaced a and c')
+  nodes.get('a')!.receive('x', voteRequest(16, 'x', 0), 20_000)
+  nodes.get('c')!.receive('x', voteRequest(12, 'x', 0), 20_000)
+  t.same([nodes.get('a')!.raftTerm, nodes.get('c')!.raftTerm], [16, 12])
+  cut = new Set()
+  const all = runCores(nodes, 20_000, 40_000, reach, alive)
+  t.same(ids.filter((id) => nodes.get(id)!.acting(40_000)), [b], `${b} still acts`)
+  t.equal(coordinator.raftTerm, term, 'no election after the heal: the coordinator kept its term')
+  t.same(all.flatMap((fx) => fx.events).filter((ev) => ev.kind === 'stepped-down'), [], 'nobody stepped down')
+  for (const id of ids) {
+    const st = nodes.get(id)!.status(40_000)
+    t.same([st.coordinator, st.term, st.council?.epoch], [b, term, coordinator.status(40_000).council?.epoch], `${id} names ${b} in term ${term}`)
+  }
+  t.same([nodes.get('a')!.status(40_000).role, nodes.get('c')!.status(40_000).role], ['observer', 'observer'], 'a and c no longer stand')
+  t.same([nodes.get('a')!.raftTerm, nodes.get('c')!.raftTerm], [16, 12], 'their Raft terms are never lowered')
 })

@@ -125,7 +125,11 @@ t.test('our own suspicion expires into a DEAD we publish', async (t) => {
     if (m.member('x')!.state === 'dead') dead = fx
   }
   t.same(memberPublishes(dead), [['x', MemberState.DEAD, 1, 'a']], 'DEAD at the suspected incarnation, by us')
-  for (let i = 0; i < 5; i++) t.same(m.tick(m.nextWakeAt()).send, [], 'the dead are not probed')
+  // Round probes skip the dead; only the dead probe pings it, once per deadProbeEvery rounds.
+  const every = CONFIG.deadProbeEvery
+  const sends = []
+  for (let i = 0; i < 2 * every; i++) sends.push(...m.tick(m.nextWakeAt()).send)
+  t.same(sends.map((s) => `${s.body.case} ${s.to}`), ['ping x', 'ping x'], `two pings in ${2 * every} rounds, nothing else`)
 })
 
 t.test('the suspicion floor: a 3-node fleet does not kill a peer within a second', async (t) => {

@@ -238,6 +238,10 @@ t.test('the figures the config documents, from the defaults', async (t) => {
   t.same(bounds(10_000), [4000, 24_000, 2], '10,000 agents: min 4 s')
   t.equal(2 * 1000 / d.probeIntervalMs, 8, 'a ping and an ack per interval: 8 messages per second')
   t.ok(2 * d.probeTimeoutMs <= d.probeIntervalMs)
+  t.equal(d.deadProbeEvery * d.probeIntervalMs, 2000, 'a member dead for less than the window is pinged every 2 s')
+  t.equal(d.deadProbeWindowMs / (d.deadProbeEvery * d.probeIntervalMs), 150, 'a real death costs each agent 150 pings over 5 min')
+  t.equal(d.deadNoticeIntervalMs, 4 * d.probeIntervalMs, 'a dead-held prober is told once per four of its probes')
+  t.equal(d.joinAnnounceDelayMs, d.probeIntervalMs, 'a joiner announces again one probe interval after its first connection')
 })
 
 t.test('suspicion shrinks with confirmations (memberlist suspicion_test, min 2 s, max 30 s, k 3)', async (t) => {
@@ -292,6 +296,12 @@ t.test('config: the defaults pass; each rule names its field', async (t) => {
     [{ maxMembers: 1 }, /maxMembers/],
     [{ probeIntervalMs: 300, probeTimeoutMs: 200 }, /probeTimeoutMs \(200\) must be at most half of probeIntervalMs \(300\)/],
     [{ deadRetentionMs: 1000 }, /deadRetentionMs \(1000\) must outlast the longest suspicion \(25806 ms at maxMembers\)/],
+    [{ deadProbeEvery: -1 }, /deadProbeEvery must be an integer in \[0, 10000\], got -1/],
+    [{ deadProbeWindowMs: 1.5 }, /deadProbeWindowMs/],
+    [{ deadNoticeIntervalMs: -1 }, /deadNoticeIntervalMs/],
+    [{ deadNoticeGossipFanout: -1 }, /deadNoticeGossipFanout/],
+    [{ syncRegossipMax: 0.5 }, /syncRegossipMax/],
+    [{ joinAnnounceDelayMs: 60_001 }, /joinAnnounceDelayMs must be an integer in \[0, 60000\], got 60001/],
     [{ probeIntervalMs: 250, typo: 1 } as Partial<MembershipConfig>, /membership.typo is not a membership setting/],
   ]
   for (const [patch, message] of bad) {

@@ -1,13 +1,17 @@
 // The composed mesh core on a tiny synchronous network: five MeshNodes, instant delivery, a fake
 // clock. Membership converges, one coordinator acts, health gossip reaches everyone, and the
-// command path (origin → coordinator → target → coordinator → origin) applies once and fences.
+// command path (origin → coordinator → target → coordinator → origin) applies once and fences;
+// a member held dead that speaks is told so, a joiner announces itself again once connected, and
+// a refutation learned by push-pull is gossiped again.
 import t from 'tap'
 import { create } from '@bufbuild/protobuf'
 import {
-  CoordinatorAnnounceSchema, CouncilSchema, CommandAckSchema, CommandKind, CommandRequestSchema, CommandSchema, CommandStatus, HealthAction, HealthState, HealthUpdateSchema,
-  MeshMessageSchema, NodeMetaSchema, VerdictSchema, type Command, type CommandAck, type CommandResult,
+  AckSchema, CoordinatorAnnounceSchema, CouncilSchema, CommandAckSchema, CommandKind, CommandRequestSchema, CommandSchema, CommandStatus, HealthAction, HealthState, HealthUpdateSchema,
+  MemberState, MemberUpdateSchema, MeshMessageSchema, NodeMetaSchema, PingSchema, PushPullSchema, VerdictSchema,
+  type Command, type CommandAck, type CommandResult, type MemberUpdate,
 } from '../../../proto/gen/shoal_pb.js'
 import { seededRng } from '../../../agent/lib/rng.js'
+import type { MembershipConfig } from '../../../agent/mesh/membership/config.js'
 import { DEFAULT_MESH_CONFIG, MeshNode, type MeshEffects, type PersistedMesh } from '../../../agent/mesh/node.js'
 import type { Body, NodeId, Topic } from '../../../agent/mesh/types.js'
 
@@ -246,4 +250,108 @@ t.test('a node restarted from its persisted state comes back with a higher incar
     t.equal(net.node(id).member('n1')?.incarnation, n1.incarnation, `${id} has the new incarnation`)
   }
   t.equal(acting(net).length, 1, 'still exactly one coordinator')
+})
+
+// ---- recovery and the joiner's announcement (membership-recovery.test.ts has the core's rules) ----
+
+function alive (node: NodeId, incarnation = 1): MemberUpdate {
+  return create(MemberUpdateSchema, { node, state: MemberState.ALIVE, incarnation, reporter: node, addrs: [`/ip4/127.0.0.1/tcp/${node.length}`], meta: create(NodeMetaSchema, { name: node }) })
+}
+
+function lone (id: NodeId, membership: Partial<MembershipConfig> = {}, now = 1000): MeshNode {
+  return new MeshNode({
+    self: id, fleet: 'test', meta: create(NodeMetaSchema, { name: id, coordinatorEligible: false }), addrs: ['/ip4/127.0.0.1/tcp/1'],
+    eligible: false, found: false, config: { ...DEFAULT_MESH_CONFIG, membership: { ...DEFAULT_MESH_CONFIG.membership, ...membership } },
+    persisted: null, rng: seededRng(id), now,
+  })
+}
+
+/** `a`, started, knowing `peers` alive (learned from one push-pull, as from a seed). */
+function knowing (peers: NodeId[], membership: Partial<MembershipConfig> = {}): MeshNode {
+  const a = lone('a', membership)
+  a.start(1000)
+  a.receive(peers[0]!, { case: 'pushPull', value: create(PushPullSchema, { members: peers.map((p) => alive(p)), reply: true }) }, 'direct', 1000)
+  return a
+}
+
+function memberBodies (list: ReadonlyArray<{ body: Body }>): string[] {
+  return list.flatMap((x) => x.body.case === 'member'
+    ? [`${x.body.value.node} ${MemberState[x.body.value.state].toLowerCase()} ${x.body.value.incarnation} by ${x.body.value.reporter}`]
+    : [])
+}
+
+t.test('a message from a member held dead gets our dead record back, once per interval', async (t) => {
+  const ping: Body = { case: 'ping', value: create(PingSchema, { seq: 1, target: 'a' }) }
+  const ack: Body = { case: 'ack', value: create(AckSchema, { seq: 99, target: 'x' }) }
+  const health: Body = { case: 'health', value: create(HealthUpdateSchema, { node: 'x', incarnation: 1, seq: 1 }) }
+  const gossip: Body = { case: 'member', value: create(MemberUpdateSchema, { node: 'y', state: MemberState.SUSPECT, incarnation: 1, reporter: 'x' }) }
+  const hash: Body = { case: 'pushPull', value: create(PushPullSchema, { digestHash: 1, digestCount: 1 }) }
+  const refutation: Body = { case: 'member', value: alive('x', 2) }
+  // body, channel, dead records sent to x, x's state afterwards
+  const rows: Array<[string, Body, 'direct' | Topic, number, string]> = [
+    ['a ping', ping, 'direct', 1, 'dead'],
+    ['an ack (to a dead probe)', ack, 'direct', 1, 'dead'],
+    ['a push-pull', hash, 'direct', 1, 'dead'],
+    ['its health gossip', health, 'health', 1, 'dead'],
+    ['its suspicion of another', gossip, 'members', 1, 'dead'],
+    ['its refutation', refutation, 'members', 0, 'alive'],
+  ]
+  for (const [name, body, via, expected, after] of rows) {
+    const a = knowing(['x', 'y'])
+    a.receive('y', { case: 'member', value: create(MemberUpdateSchema, { node: 'x', state: MemberState.DEAD, incarnation: 1, reporter: 'y' }) }, 'members', 2000)
+    t.equal(a.memberState('x'), 'dead', `${name}: setup`)
+    const fx = a.receive('x', body, via, 2100)
+    t.same(memberBodies(fx.send.filter((s) => s.to === 'x')), expected === 1 ? ['x dead 1 by a'] : [], `${name} on ${via}: ${expected} dead record`)
+    t.equal(a.memberState('x'), after, `${name}: x ${after}`)
+    const again = a.receive('x', body, via, 2200)
+    t.same(memberBodies(again.send), [], `${name}: not again within deadNoticeIntervalMs`)
+    t.equal(a.memberCounters.deadNotices, expected)
+  }
+})
+
+t.test('a joiner gossips its alive and health again after its first connection', async (t) => {
+  const verdict0 = { verdict: create(VerdictSchema, { state: HealthState.HEALTHY, action: HealthAction.NONE }), incidents: [], gpus: [] }
+  // joinAnnounceDelayMs, connected before start()
+  const rows: Array<[number, boolean]> = [[250, false], [0, false], [250, true]]
+  for (const [delay, early] of rows) {
+    const name = `delay ${delay}${early ? ', connected before start' : ''}`
+    const n = lone('j', { joinAnnounceDelayMs: delay })
+    n.setHealth(verdict0, 1000)
+    const published: Array<{ at: number, topic: Topic, body: Body }> = []
+    const take = (at: number, fx: MeshEffects): void => { for (const p of fx.publish) published.push({ at, topic: p.topic, body: p.body }) }
+    if (early) take(1000, n.connected('seed', 1000))
+    const started = n.start(1000)
+    take(1000, started)
+    t.same(published.map((p) => p.topic).sort(), ['health', 'members'], `${name}: start() announces (into the void)`)
+    published.length = 0
+    const at = early ? 1000 : 1005
+    if (!early) {
+      const fx = n.connected('seed', at)
+      take(at, fx)
+      t.same(fx.send.map((s) => `${s.to} ${s.body.case}`), ['seed pushPull'], `${name}: the connection pulls the seed's picture`)
+    }
+    if (delay > 0) t.ok(n.nextWakeAt() <= at + delay, `${name}: wakes for it`)
+    for (let now = at; now <= at + 1000; now += 5) take(now, n.tick(now))
+    take(at + 1100, n.connected('other', at + 1100))
+    take(at + 1100, n.tick(at + 1100))
+    const members = published.filter((p) => p.topic === 'members')
+    t.same(memberBodies(members), ['j alive 1 by j'], `${name}: our alive once more, same incarnation`)
+    t.equal(members[0]?.at, Math.max(at + delay, 1000), `${name}: ${delay} ms after the first connection`)
+    const health = published.filter((p) => p.topic === 'health')
+    t.equal(health.length, 1, `${name}: and our health`)
+    t.same(health[0]?.body.value, n.health('j'), `${name}: the same update (same seq), not a new one`)
+    t.equal(n.incarnation, 1, `${name}: no new incarnation`)
+  }
+})
+
+t.test('a refutation learned by push-pull is gossiped again, once', async (t) => {
+  const a = knowing(['x', 'y', 'z'])
+  a.receive('y', { case: 'member', value: create(MemberUpdateSchema, { node: 'x', state: MemberState.DEAD, incarnation: 1, reporter: 'y' }) }, 'members', 2000)
+  const pp: Body = { case: 'pushPull', value: create(PushPullSchema, { members: [alive('x', 2), alive('y', 1)], reply: true }) }
+  const fx = a.receive('z', pp, 'direct', 2100)
+  t.same(fx.publish.map((p) => `${p.topic}: ${memberBodies([p]).join()}`), ['members: x alive 2 by a'], 'the refutation, signed by us; not what we knew')
+  t.equal(a.memberState('x'), 'alive')
+  t.same(a.receive('y', pp, 'direct', 2200).publish, [], 'the same push-pull again: not news')
+  t.same(a.receive('z', { case: 'member', value: alive('y', 2) }, 'members', 2300).publish, [], 'news by gossip is not re-gossiped')
+  t.equal(a.memberCounters.regossiped, 1)
 })
