@@ -56,6 +56,9 @@ export interface AgentMeshConfig {
   readonly coordinatorEligible: boolean
   /** Odd, 1..7. */
   readonly councilSize: number
+  readonly probeIntervalMs: number
+  /** At most probeIntervalMs / 2. */
+  readonly probeTimeoutMs: number
 }
 
 /** YAML `hooks:`. Each hook is an argv list (absolute program path first) or null: record only. */
@@ -155,6 +158,8 @@ function toAgentConfig (p: ParsedConfig, hostname: string): AgentConfig {
       bootstrap: p.mesh.bootstrap,
       coordinatorEligible: p.mesh.coordinator_eligible,
       councilSize: p.mesh.council_size,
+      probeIntervalMs: p.mesh.probe_interval,
+      probeTimeoutMs: p.mesh.probe_timeout,
     },
     hooks: {
       cordon: p.hooks.cordon,

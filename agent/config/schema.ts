@@ -258,7 +258,27 @@ const mesh = relatedSection({
       'lease traffic. Odd: an even council tolerates no more failures than one smaller. The fleet ' +
       'grows its council to this size as eligible agents join.',
   }),
+  probe_interval: durationField({
+    default: '250ms',
+    min: '50ms',
+    max: '60s',
+    doc: 'SWIM: time between two probes of one random member. With probe_timeout it sets how fast a ' +
+      'dead host is declared (about 4 s at the defaults, 1,000 agents) and the probe traffic (about ' +
+      '20 kbit/s per agent). Slower probing detects later and costs less (memberlist\'s WAN profile ' +
+      'probes every 5 s).',
+  }),
+  probe_timeout: durationField({
+    default: '100ms',
+    min: '5ms',
+    max: '30s',
+    doc: 'SWIM: how long a direct probe waits for its ack before asking k peers to probe indirectly. ' +
+      'A LAN round trip is well under 1 ms; 100 ms leaves room for a busy agent. At most half of ' +
+      'probe_interval.',
+  }),
 }, (m): Relation[] => {
+  if (m.probe_timeout * 2 > m.probe_interval) {
+    return [{ field: 'probe_timeout', message: `(${m.probe_timeout} ms) must be at most half of probe_interval (${m.probe_interval} ms): a probe's indirect round needs the other half` }]
+  }
   if (m.key_file === null) {
     return m.bootstrap.length > 0
       ? [{ field: 'bootstrap', message: 'is set but key_file is null: without the fleet key the agent runs alone and never dials these peers' }]

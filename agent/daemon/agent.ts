@@ -312,7 +312,11 @@ export class Agent {
         rack: labels.rack ?? '',
         region: labels.region ?? '',
       }),
-      config: { ...DEFAULT_MESH_CONFIG, election: { ...DEFAULT_MESH_CONFIG.election, councilSize: m.councilSize } },
+      config: {
+        ...DEFAULT_MESH_CONFIG,
+        election: { ...DEFAULT_MESH_CONFIG.election, councilSize: m.councilSize },
+        membership: { ...DEFAULT_MESH_CONFIG.membership, probeIntervalMs: m.probeIntervalMs, probeTimeoutMs: m.probeTimeoutMs },
+      },
       store: this.#store,
       sync: config.store.sync,
       hooks: new HookRunner(config.hooks, { node: this.#store.identity.peerId, nodeName: config.node.name }),

@@ -30,7 +30,7 @@ t.test('an empty file is every default', async (t) => {
     metrics: { listen: { host: '127.0.0.1', port: 9401 } },
     admin: { socket: '/run/shoal/admin.sock', mode: 0o660 },
     mesh: {
-      fleet: 'default', keyFile: null, listen: ['/ip4/0.0.0.0/tcp/7700'], announce: [], bootstrap: [], coordinatorEligible: true, councilSize: 5,
+      fleet: 'default', keyFile: null, listen: ['/ip4/0.0.0.0/tcp/7700'], announce: [], bootstrap: [], coordinatorEligible: true, councilSize: 5, probeIntervalMs: 250, probeTimeoutMs: 100,
     },
     hooks: {
       cordon: null, uncordon: null, drain: null, drainStatus: null, timeoutMs: 30_000, drainTimeoutMs: 600_000, drainPollMs: 5000,
@@ -102,7 +102,7 @@ hooks:
     announce: ['/dns4/gpu-17.example.com/tcp/7700', '/ip4/203.0.113.7/tcp/7700'],
     bootstrap: [`/ip4/10.0.0.5/tcp/7700/p2p/${PEER}`, `/dns/seed.example.com/tcp/7700/p2p/${PEER}`],
     coordinatorEligible: false,
-    councilSize: 3,
+    councilSize: 3, probeIntervalMs: 250, probeTimeoutMs: 100,
   })
   t.same(c.hooks, {
     cordon: ['/usr/bin/kubectl', 'cordon', 'gpu-17'],
@@ -115,6 +115,8 @@ hooks:
   })
   t.ok(Object.isFrozen(c.mesh.listen) && Object.isFrozen(c.hooks.cordon), 'lists are frozen too')
   t.same(load('mesh: { council_size: 1 }').mesh.councilSize, 1)
+  t.same([load('').mesh.probeIntervalMs, load('').mesh.probeTimeoutMs], [250, 100], 'SWIM defaults')
+  t.same([load('mesh: { probe_interval: 1s, probe_timeout: 400ms }').mesh.probeIntervalMs, load('mesh: { probe_interval: 1s, probe_timeout: 400ms }').mesh.probeTimeoutMs], [1000, 400])
   t.same(load('mesh: { council_size: 7, listen: ["/ip4/127.0.0.1/tcp/0"] }').mesh, { ...load('').mesh, councilSize: 7, listen: ['/ip4/127.0.0.1/tcp/0'] })
   t.same(load('mesh: { key_file: /k, bootstrap: [] }').mesh.bootstrap, [], 'a key and no bootstrap: this agent founds the fleet')
   t.equal(load('hooks: { cordon: null }').hooks.cordon, null)
@@ -204,6 +206,8 @@ const bad: Array<[string, string, RegExp]> = [
   ['mesh.council_size', '4', /must be odd .*got 4/],
   ['mesh.council_size', '9', /must be 1\.\.7, got 9/],
   ['mesh.council_size', '0', /must be 1\.\.7, got 0/],
+  ['mesh.probe_interval', '10ms', /must be 50ms\.\.60s, got 10ms/],
+  ['mesh.probe_timeout', '1m', /must be 5ms\.\.30s/],
   ['hooks.cordon', '/usr/local/bin/shoal-cordon', /expected a list \(the program, then each argument\), e\.g\. \["\/usr\/local\/bin\/shoal-cordon"\], got the string .*hooks run without a shell, so a string is not split/],
   ['hooks.cordon', '[]', /must have 1\.\.64 items/],
   ['hooks.cordon.0', '[kubectl, cordon]', /the program "kubectl" must be an absolute path \(the agent does not search PATH\)/],
@@ -246,6 +250,10 @@ t.test('relations between fields are checked once each field is valid', async (t
   t.same(issuesOf('mesh: { key_file: /etc/shoal/fleet.key, coordinator_eligible: false }\n'), [{
     path: 'mesh.bootstrap',
     message: 'is empty, so this agent would found the fleet, but coordinator_eligible is false: give the address of an agent already in the fleet',
+  }])
+  t.same(issuesOf('mesh: { probe_interval: 250ms, probe_timeout: 200ms }\n'), [{
+    path: 'mesh.probe_timeout',
+    message: '(200 ms) must be at most half of probe_interval (250 ms): a probe\'s indirect round needs the other half',
   }])
   t.same(issuesOf('hooks: { drain_timeout: 1m, drain_poll: 2m }\n'), [{ path: 'hooks.drain_poll', message: 'must not exceed drain_timeout (1m), got 2m' }])
   // A bad field and a broken relation in one section: the field is reported, the relation waits.
