@@ -1,4 +1,4 @@
-// The real half of bench:mesh: N `shoal agent` processes on loopback (default 50). Times come from
+// The real half of bench:mesh: N `shoal agent` processes on loopback (10 per core, at most 50). Times come from
 // the agents' own JSON logs (pino's `time`, the same host clock for all), so a figure is when the
 // agent's fleet view changed, not when this script happened to poll it.
 import { mkdtempSync, rmSync } from 'node:fs'

@@ -12,9 +12,8 @@ import { LocalFleet } from '../../agent/demo/local-fleet.js'
 import { waitUntil } from '../../agent/lib/wait.js'
 import { main } from '../../agent/cli/shoal.js'
 
-// 20 is the issue's size (`npm run test:fleet`); the default suite runs 6 so that it stays fast and
-// stable on a 2-core CI machine, where twenty agent processes plus the test starve each other's
-// event loops past the 1 s lease (docs/election.md, "one machine is not a fleet").
+// 20 is the issue's size (`npm run test:fleet`, about 90 s on 2 cores); the default suite runs 6
+// (about 30 s) to stay inside its time budget (docs/mesh.md, "one machine is not a fleet").
 const AGENTS = Number(process.env.SHOAL_TEST_FLEET_AGENTS ?? 6)
 t.setTimeout(240_000)
 
