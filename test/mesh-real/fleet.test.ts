@@ -63,6 +63,9 @@ t.test('the agents converge and elect exactly one coordinator', async (t) => {
     coordinator = await agreed(AGENTS)
     return coordinator !== undefined
   }, { timeoutMs: 90_000, everyMs: 500 })
+  // Membership can agree a moment before the last joiner's first health update has gone round.
+  await waitUntil('every agent to see every node healthy', async () =>
+    [...(await statuses()).values()].every((st) => st?.healthy === AGENTS), { timeoutMs: 30_000, everyMs: 300 })
   t.ok(fleet.agents.some((a) => a.peerId === coordinator), 'the coordinator is one of the agents')
   const s = await fleet.status(1)
   t.equal(s?.alive, AGENTS)
