@@ -4,6 +4,7 @@
 // one NVML per process, and a SIGKILL that really kills.
 import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { availableParallelism } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { createInterface } from 'node:readline'
@@ -24,6 +25,11 @@ export interface LocalFleetOptions {
   extraConfig?: string
   /** Agents started at once after the founder; more at once only queue on the CPU. */
   batch?: number
+  /**
+   * SWIM probe timing for every agent (mesh.probe_interval, probe_timeout). Default: the agent's
+   * own (250ms, 100ms) up to 5 agents per core, SHARED_HOST_PROBE beyond.
+   */
+  probe?: { interval: string, timeout: string }
   /** Extra Node.js flags for every agent process (`--cpu-prof` to profile them). */
   nodeArgs?: string[]
   /** Called for every log line of every agent (already parsed). */
@@ -49,6 +55,14 @@ export interface LocalAgent {
 }
 
 const MAX_LOG_LINES = 5000
+/**
+ * Probe timing for many agents on few cores. At 250ms/100ms, twenty agents on two cores answer
+ * probes late, suspect and refute each other without end (about 1,000 suspicions in 20 s), and
+ * that gossip keeps the cores busy: 10% of a core per agent. At 1s/400ms: none, and 3% per agent.
+ */
+export const SHARED_HOST_PROBE = { interval: '1s', timeout: '400ms' } as const
+/** Agents per core beyond which the local fleet uses SHARED_HOST_PROBE. */
+const AGENTS_PER_CORE_AT_DEFAULT_PROBE = 5
 /** The fake library's event-wait polling step (2 ms by default; docs/fake-nvml.md): tens of agents on one small host would spend a core on wake-ups. */
 const FAKE_WAIT_POLL_MS = 20
 const AGENT_LIMIT = 200
@@ -97,10 +111,13 @@ export class LocalFleet {
   readonly agents: LocalAgent[] = []
   readonly keyFile: string
   readonly #o: LocalFleetOptions
+  /** The probe timing given to every agent; undefined: the agent's default. */
+  readonly #probe: { interval: string, timeout: string } | undefined
   #stopped = false
 
   private constructor (o: LocalFleetOptions) {
     this.#o = o
+    this.#probe = o.probe ?? (o.agents > AGENTS_PER_CORE_AT_DEFAULT_PROBE * availableParallelism() ? SHARED_HOST_PROBE : undefined)
     this.keyFile = join(o.dir, 'fleet.key')
   }
 
@@ -162,7 +179,7 @@ mesh:
   key_file: ${this.keyFile}
   listen: ["/ip4/127.0.0.1/tcp/0"]
   bootstrap: ${JSON.stringify(bootstrap)}
-${(this.#o.extraConfig ?? '').replaceAll('{dir}', a.dir)}`
+${this.#probe === undefined ? '' : `  probe_interval: ${this.#probe.interval}\n  probe_timeout: ${this.#probe.timeout}\n`}${(this.#o.extraConfig ?? '').replaceAll('{dir}', a.dir)}`
   }
 
   /** Starts the agent's process and waits until its mesh is up (its peer id and addresses logged). */
@@ -231,6 +248,11 @@ ${(this.#o.extraConfig ?? '').replaceAll('{dir}', a.dir)}`
     const founder = this.agents[0]!
     const boot = i === 0 ? [] : founder.addrs
     await this.#launch(a, boot)
+  }
+
+  /** The probe timing the agents run with (undefined: the agent's default). */
+  get probe (): { interval: string, timeout: string } | undefined {
+    return this.#probe
   }
 
   running (): LocalAgent[] {

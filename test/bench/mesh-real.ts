@@ -54,6 +54,8 @@ export async function runRealBench (o: { agents: number, faults: number, failove
       }
       return c
     }
+    const probe = fleet.probe
+    say(`probe timing: ${probe === undefined ? 'the agent default (250ms, 100ms)' : `${probe.interval}, ${probe.timeout} (many agents per core; docs/mesh.md)`}`)
     await waitUntil(`${o.agents} agents to converge`, async () => (await converged(o.agents)) !== undefined, { timeoutMs: 180_000, everyMs: 500 })
     const convergeMs = Date.now() - t0
     say(`converged: ${o.agents} agents in ${(convergeMs / 1000).toFixed(1)} s`)
