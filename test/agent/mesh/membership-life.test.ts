@@ -2,30 +2,19 @@
 // stall grace), refutation between two nodes, a restart beating its old death, join / setSelf /
 // leave, tombstones and the member limit, and push-pull's updateFor.
 import t from 'tap'
+import { update } from './fixtures/members.js'
 import { create } from '@bufbuild/protobuf'
-import { AckSchema, MemberState, MemberUpdateSchema, NodeMetaSchema, type MemberUpdate } from '../../../proto/gen/shoal_pb.js'
+import { AckSchema, MemberState, NodeMetaSchema, type MemberUpdate } from '../../../proto/gen/shoal_pb.js'
 import { seededRng } from '../../../agent/lib/rng.js'
 import { DEFAULT_MEMBERSHIP_CONFIG, type MembershipConfig } from '../../../agent/mesh/membership/config.js'
 import { Membership, type MemberEffects } from '../../../agent/mesh/membership/membership.js'
-import type { MemberStateName } from '../../../agent/mesh/types.js'
 
 const CONFIG: MembershipConfig = {
   ...DEFAULT_MEMBERSHIP_CONFIG,
   probeIntervalMs: 500, probeTimeoutMs: 200, indirectChecks: 3, suspicionMult: 4, suspicionMaxMult: 6, suspicionMinMs: 0, stallMs: 150,
 }
 
-const WIRE: Record<MemberStateName, MemberState> = {
-  alive: MemberState.ALIVE, suspect: MemberState.SUSPECT, dead: MemberState.DEAD, left: MemberState.LEFT,
-}
 
-function update (node: string, state: MemberStateName, incarnation: number, reporter: string): MemberUpdate {
-  const alive = state === 'alive'
-  return create(MemberUpdateSchema, {
-    node, state: WIRE[state], incarnation, reporter,
-    addrs: alive ? [`/dns4/${node}.localhost/tcp/${incarnation}`] : [],
-    meta: alive ? create(NodeMetaSchema, { name: node }) : undefined,
-  })
-}
 
 function make (id: string, incarnation = 1, config = CONFIG, now = 0): Membership {
   return new Membership({ id, incarnation, addrs: [`/dns4/${id}.localhost/tcp/1`], meta: create(NodeMetaSchema, { name: id }) }, config, seededRng(id), now)

@@ -3,8 +3,9 @@
 // pinged every deadProbeEvery rounds, and their ack changes nothing; an alive that only push-pull
 // brought us is gossiped again, once and bounded; a node's own alive can be gossiped again.
 import t from 'tap'
+import { update } from './fixtures/members.js'
 import { create } from '@bufbuild/protobuf'
-import { AckSchema, MemberState, MemberUpdateSchema, NodeMetaSchema, type MemberUpdate } from '../../../proto/gen/shoal_pb.js'
+import { AckSchema, MemberState, NodeMetaSchema, type MemberUpdate } from '../../../proto/gen/shoal_pb.js'
 import { seededRng } from '../../../agent/lib/rng.js'
 import { DEFAULT_MEMBERSHIP_CONFIG, type MembershipConfig } from '../../../agent/mesh/membership/config.js'
 import { Membership, type MemberEffects } from '../../../agent/mesh/membership/membership.js'
@@ -23,18 +24,7 @@ const CONFIG: MembershipConfig = {
   syncRegossipMax: 16,
 }
 
-const WIRE: Record<MemberStateName, MemberState> = {
-  alive: MemberState.ALIVE, suspect: MemberState.SUSPECT, dead: MemberState.DEAD, left: MemberState.LEFT,
-}
 
-function update (node: string, state: MemberStateName, incarnation: number, reporter: string): MemberUpdate {
-  const alive = state === 'alive'
-  return create(MemberUpdateSchema, {
-    node, state: WIRE[state], incarnation, reporter,
-    addrs: alive ? [`/dns4/${node}.localhost/tcp/${incarnation}`] : [],
-    meta: alive ? create(NodeMetaSchema, { name: node }) : undefined,
-  })
-}
 
 /** `self` knowing `peers` alive at incarnation 1. */
 function cluster (self: string, peers: string[], config = CONFIG): Membership {

@@ -2,6 +2,7 @@
 // ourselves (refutation), the suspicion formulas (memberlist util.go, suspicion_test.go), the
 // awareness score (awareness.go), config validation and malformed updates.
 import t, { type Test } from 'tap'
+import { update as member } from './fixtures/members.js'
 import { create } from '@bufbuild/protobuf'
 import { MemberState, MemberUpdateSchema, NodeMetaSchema, type MemberUpdate } from '../../../proto/gen/shoal_pb.js'
 import { seededRng } from '../../../agent/lib/rng.js'
@@ -23,17 +24,8 @@ const CONFIG: MembershipConfig = {
   ...DEFAULT_MEMBERSHIP_CONFIG, probeIntervalMs: 500, probeTimeoutMs: 200, indirectChecks: 3, suspicionMult: 4, suspicionMaxMult: 6, suspicionMinMs: 0,
 }
 
-const WIRE: Record<MemberStateName, MemberState> = {
-  alive: MemberState.ALIVE, suspect: MemberState.SUSPECT, dead: MemberState.DEAD, left: MemberState.LEFT,
-}
-
 function update (node: string, state: MemberStateName, incarnation: number, reporter: string): MemberUpdate {
-  const alive = state === 'alive'
-  return create(MemberUpdateSchema, {
-    node, state: WIRE[state], incarnation, reporter,
-    addrs: alive ? [`/ip4/127.0.0.1/tcp/${incarnation}`] : [],
-    meta: alive ? create(NodeMetaSchema, { name: `${node}-${incarnation}` }) : undefined,
-  })
+  return member(node, state, incarnation, reporter, { addr: `/ip4/127.0.0.1/tcp/${incarnation}`, metaName: `${node}-${incarnation}` })
 }
 
 function node (id = 'a', incarnation = 1, config = CONFIG): Membership {
