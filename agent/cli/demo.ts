@@ -28,13 +28,14 @@ export async function demoCommand (o: DemoOptions, io: Output, signals: ProcessS
   let fleet: LocalFleet | undefined
   try {
     const t0 = Date.now()
-    fleet = await LocalFleet.start({ agents: o.agents, dir, fleet: 'demo', logLevel: 'warn' })
+    fleet = await LocalFleet.start({ agents: o.agents, dir, fleet: 'demo' })
     const f = fleet
-    await waitUntil('the agents to agree on membership and elect a coordinator', async () => {
+    await waitUntil('the agents to agree on membership and health and elect a coordinator', async () => {
       for (const a of f.agents) {
         const s = await f.status(a.index)
         if (s === undefined) return false
         if (s.alive !== o.agents || s.coordinator?.coordinator === '' || s.coordinator === undefined) return false
+        if (s.healthy !== o.agents) return false // each joiner's first health report has gone round
       }
       return true
     }, { timeoutMs: 60_000, everyMs: 200 })

@@ -20,7 +20,8 @@ export interface LocalFleetOptions {
   /** A fresh directory for keys, configs, stores and sockets. */
   dir: string
   fleet?: string
-  logLevel?: 'info' | 'debug' | 'warn'
+  /** Never below info: the fleet learns each agent's peer id and addresses from its `mesh started` line. */
+  logLevel?: 'info' | 'debug'
   /** Extra YAML appended to every agent's config (hooks, for instance). `{dir}` is the agent's folder. */
   extraConfig?: string
   /** Agents started at once after the founder; more at once only queue on the CPU. */
