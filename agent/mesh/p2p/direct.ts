@@ -16,6 +16,10 @@ import type { MeshHostConfig } from './config.js'
 
 export const FRAME_HEADER_BYTES = 4
 
+function asError (err: unknown): Error {
+  return err instanceof Error ? err : new Error(String(err))
+}
+
 type StreamHandler = Parameters<Libp2p['handle']>[1]
 export type Stream = Parameters<StreamHandler>[0]
 export type Connection = Parameters<StreamHandler>[1]
@@ -186,14 +190,7 @@ export class DirectStreams {
     }
     this.#inflight++
     try {
-      const stream = await this.#streamTo(to)
-      try {
-        if (!stream.send(streamBytes)) await stream.onDrain({ signal: AbortSignal.timeout(this.#limits.sendTimeoutMs) })
-      } catch (err) {
-        // A stream we cannot finish a frame on is useless to the next one: drop it (its close event unmaps it).
-        stream.abort(err instanceof Error ? err : new Error(String(err)))
-        throw err
-      }
+      await this.#write(await this.#streamTo(to), streamBytes, false)
     } finally {
       this.#inflight--
     }
@@ -201,13 +198,19 @@ export class DirectStreams {
 
   /** Writes `streamBytes` on a stream of its own and closes it: for tests that send malformed bytes. */
   async sendAlone (to: NodeId, streamBytes: Uint8Array): Promise<void> {
-    const stream = await this.#open(to)
-    const signal = AbortSignal.timeout(this.#limits.sendTimeoutMs)
+    await this.#write(await this.#open(to), streamBytes, true)
+  }
+
+  /**
+   * Queues bytes, waits out back-pressure (and the close, if asked) within sendTimeoutMs. A stream
+   * we cannot finish a frame on is useless to the next one: it is aborted (its close event unmaps it).
+   */
+  async #write (stream: Stream, bytes: Uint8Array, close: boolean): Promise<void> {
     try {
-      if (!stream.send(streamBytes)) await stream.onDrain({ signal })
-      await stream.close({ signal })
+      if (!stream.send(bytes)) await stream.onDrain({ signal: AbortSignal.timeout(this.#limits.sendTimeoutMs) })
+      if (close) await stream.close({ signal: AbortSignal.timeout(this.#limits.sendTimeoutMs) })
     } catch (err) {
-      stream.abort(err instanceof Error ? err : new Error(String(err)))
+      stream.abort(asError(err))
       throw err
     }
   }
@@ -257,7 +260,7 @@ export class DirectStreams {
       }
       decoder.end()
     } catch (err) {
-      stream.abort(err instanceof Error ? err : new Error(String(err)))
+      stream.abort(asError(err))
       const reason = err instanceof Error ? err.message : String(err)
       if (err instanceof FrameError) this.#events.offence(from, reason)
       else if (err instanceof TruncatedFrameError || decoder.pending > 0) this.#events.lost(from, reason)
@@ -267,7 +270,7 @@ export class DirectStreams {
       clearTimeout(timer)
     }
     // The writer closed at a frame boundary; our side never writes, and closing it ends the stream.
-    stream.close().catch((err: unknown) => { stream.abort(err instanceof Error ? err : new Error(String(err))) })
+    stream.close().catch((err: unknown) => { stream.abort(asError(err)) })
   }
 
   /** A listener that throws is a bug on our side, not a broken stream: it surfaces, uncaught. */

@@ -41,7 +41,7 @@ const health = (node: NodeId): Body =>
 const ping = (target: NodeId): Body => ({ case: 'ping', value: create(PingSchema, { seq: 1, target }) })
 const wire = (sender: NodeId, body: Body, fleet = FLEET): Uint8Array => encodeMessage({ fleet, sender, timeMs: Date.now(), body })
 
-t.test('a host with another fleet key cannot connect', { timeout: 15_000 }, async (t) => {
+t.test('a host with another fleet key cannot connect', { timeout: 30_000 }, async (t) => {
   // A wrong key garbles Noise's length prefixes: the handshake fails at once, or (when a garbled
   // length happens to be small) waits for bytes that never come until the send times out.
   const victim = await host(t, { config: { sendTimeoutMs: 1000 } })
@@ -51,7 +51,8 @@ t.test('a host with another fleet key cannot connect', { timeout: 15_000 }, asyn
     bootstrap: victim.addrs(),
     log: (o, msg) => { if (msg === 'bootstrap peer dial failed') failures.push(o as Record<string, unknown>) },
   })
-  await until('the outsider\'s bootstrap dial to fail', () => failures.length > 0)
+  // The dial may fail fast (pnet handshake garbage) or run out its 5 s timeout on a busy host.
+  await until('the outsider\'s bootstrap dial to fail', () => failures.length > 0, 15_000)
   t.equal(failures[0]!.peer, victim.peerId)
   t.same(outsider.connectedPeers(), [], 'no connection on the outsider\'s side')
   t.same(victim.connectedPeers(), [], 'none on the victim\'s side')
