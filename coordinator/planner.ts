@@ -1,0 +1,499 @@
+// The planner (DESIGN.md §2, §6): level-triggered reconciliation. From the pools, the instances
+// every provider lists, the mesh's picture of the nodes, the desired sizes and now, it returns the
+// actions that move the world towards the pools: provision, cordon, drain, terminate. It never
+// awaits; the driver (coordinator/runtime.ts) carries the actions out and tells it how they went.
+//
+// What it remembers is soft: a successor rebuilds it by listing the providers and reading the
+// mesh (and the last pools report, for generations and dead-on-arrival attempts). Idempotency does
+// not depend on it: a provision's token is a function of (fleet, pool, slot, generation), and the
+// generation of a slot's next instance is one above the highest the clouds (or the last report)
+// show, so a successor that re-decides an unfinished provision presents the same token.
+import { create } from '@bufbuild/protobuf'
+import { PoolStatusSchema, SlotStatusSchema, type PoolStatus, type PoolsReport, type SlotStatus } from '../proto/gen/shoal_pb.js'
+import { assert } from '../agent/lib/assert.js'
+import { DEFAULT_BACKOFF_CONFIG, OfferingBackoff, offeringKey, type BackoffConfig } from './backoff.js'
+import { correlatedSilence, DEFAULT_CORRELATION_CONFIG, type CorrelatedGroup, type CorrelationConfig } from './correlation.js'
+import type { ObservedNode } from './observed.js'
+import type { Offer, PoolSpec } from './pool.js'
+import type { Instance, ProviderErrorClass } from './providers/provider.js'
+import { selectOffer } from './selector.js'
+import { instanceName, provisionToken } from './token.js'
+
+export interface PlannerConfig {
+  /**
+   * A node must look replace-class this long before a replacement starts. Gossip delivers a burst
+   * of faults over a few hundred ms; waiting one beat lets the breaker see a correlated burst whole
+   * instead of replacing its first few. Default 500 ms (of the 2 s p50 budget).
+   */
+  readonly replaceSettleMs: number
+  /** A tagged instance no slot owns is reported at once and terminated after this. Default 10 min. */
+  readonly orphanGraceMs: number
+  /** A provision the driver reported done stays visible this long while listings catch up. Default 10 min. */
+  readonly overlayMs: number
+  /** Quota and fatal errors back an offering off for this long (retrying will not help soon). Default 30 min. */
+  readonly hardBackoffMs: number
+  /** Slots per pool are numbered below maxNodes × 2 + this; anything above is an orphan. */
+  readonly slotHeadroom: number
+  /**
+   * The breaker needs at least this many bad nodes as well as the fraction: in a 2-node pool one
+   * fault is 50%, and one fault is still one fault. Default 2.
+   */
+  readonly breakerMinBad: number
+  readonly backoff: BackoffConfig
+  readonly correlation: CorrelationConfig
+}
+
+export const DEFAULT_PLANNER_CONFIG: PlannerConfig = {
+  replaceSettleMs: 500,
+  orphanGraceMs: 10 * 60_000,
+  overlayMs: 10 * 60_000,
+  hardBackoffMs: 30 * 60_000,
+  slotHeadroom: 8,
+  breakerMinBad: 2,
+  backoff: DEFAULT_BACKOFF_CONFIG,
+  correlation: DEFAULT_CORRELATION_CONFIG,
+}
+
+export interface PlanInput {
+  readonly now: number
+  readonly pools: readonly PoolSpec[]
+  /** Desired size per pool (the autoscaler's or the operator's), already within [min, max]. */
+  readonly desired: ReadonlyMap<string, number>
+  /** Everything every provider listed (the driver keeps a provider's last good listing when a list call fails). */
+  readonly instances: readonly Instance[]
+  readonly nodes: readonly ObservedNode[]
+  /** Advisory capacity by offering key, for the availability strategy. */
+  readonly available?: ReadonlyMap<string, boolean>
+}
+
+export type TerminateCause = 'replaced' | 'dead-on-arrival' | 'scale-down' | 'orphan'
+
+export type Action =
+  | { readonly kind: 'provision', readonly key: string, readonly pool: string, readonly slot: number, readonly generation: number, readonly token: string, readonly name: string, readonly offer: Offer, readonly replaces: string | undefined, readonly reason: string }
+  | { readonly kind: 'terminate', readonly key: string, readonly pool: string, readonly slot: number, readonly instance: Instance, readonly node: string | undefined, readonly cause: TerminateCause, readonly reason: string }
+  | { readonly kind: 'cordon' | 'drain', readonly key: string, readonly pool: string, readonly node: string, readonly reason: string }
+
+export interface Plan {
+  readonly actions: Action[]
+  readonly pools: PoolStatus[]
+  /** Things an operator should know that are not actions: breaker, correlated silence, orphans, failed slots. */
+  readonly notices: string[]
+  readonly correlated: CorrelatedGroup[]
+}
+
+interface Pending { generation: number, token: string, offer: Offer | undefined, pinned: boolean, since: number, replaces: string | undefined }
+
+type JoinState = { kind: 'joined', node: ObservedNode } | { kind: 'booting', node: ObservedNode | undefined } | { kind: 'doa', why: string }
+
+const MAX_NOTICES = 64
+
+function slotKey (pool: string, slot: number): string {
+  return `${pool}#${slot}`
+}
+
+function live (i: Instance): boolean {
+  return i.state === 'pending' || i.state === 'running'
+}
+
+export class Planner {
+  readonly #fleet: string
+  readonly #c: PlannerConfig
+  readonly #backoff: OfferingBackoff
+  /** Highest generation seen per slot (listings, the overlay, the last report). */
+  readonly #generation = new Map<string, number>()
+  readonly #attempts = new Map<string, number>()
+  readonly #pending = new Map<string, Pending>()
+  /** Provisions the driver reported done, by instance id, until a listing shows them. */
+  readonly #overlay = new Map<string, { instance: Instance, at: number }>()
+  /** Instances terminated by us, by id, until listings stop showing them live. */
+  readonly #gone = new Map<string, number>()
+  readonly #firstSeen = new Map<string, number>()
+  readonly #badSince = new Map<string, number>()
+  readonly #turn = new Map<string, number>()
+  /** Dead-on-arrival instances already counted as an attempt (the terminate takes a few rounds to show). */
+  readonly #counted = new Set<string>()
+
+  constructor (fleet: string, c: PlannerConfig = DEFAULT_PLANNER_CONFIG) {
+    this.#fleet = fleet
+    this.#c = c
+    this.#backoff = new OfferingBackoff(c.backoff)
+  }
+
+  get backoff (): OfferingBackoff { return this.#backoff }
+
+  /** A successor's start: generations and attempts from the last pools report it heard. */
+  seed (report: PoolsReport): void {
+    for (const p of report.pools) {
+      for (const s of p.slots) {
+        const key = slotKey(p.name, s.index)
+        this.#generation.set(key, Math.max(this.#generation.get(key) ?? 0, s.generation))
+        if (s.attempts > 0) this.#attempts.set(key, s.attempts)
+      }
+    }
+  }
+
+  // ---- what the driver reports back -----------------------------------------------------------
+
+  provisioned (token: string, instance: Instance, now: number): void {
+    for (const [key, p] of this.#pending) {
+      if (p.token !== token) continue
+      if (p.offer !== undefined) this.#backoff.success(offeringKey(p.offer))
+      this.#pending.delete(key)
+    }
+    this.#overlay.set(instance.id, { instance, at: now })
+  }
+
+  /** A provision failed after the driver's retries. Returns what the operator should read. */
+  provisionFailed (token: string, errorClass: ProviderErrorClass, message: string, now: number): string {
+    const entry = [...this.#pending.values()].find((p) => p.token === token)
+    if (entry === undefined || entry.offer === undefined) return `provision ${token}: ${message}`
+    const key = offeringKey(entry.offer)
+    switch (errorClass) {
+      case 'capacity': {
+        const ms = this.#backoff.capacityError(key, now)
+        entry.offer = undefined
+        entry.pinned = false
+        return `${key}: out of capacity (${message}); backed off ${Math.round(ms / 60_000)} min, trying the next offering`
+      }
+      case 'quota': case 'fatal': {
+        // Nothing was created (the cloud refused): another offering is safe, this one is hopeless for now.
+        this.#backoff.capacityError(key, now)
+        this.#backoff.capacityError(key, now - this.#c.backoff.resetMs + 1)
+        entry.offer = undefined
+        entry.pinned = false
+        return `${key}: ${errorClass} (${message}); backed off, trying the next offering`
+      }
+      case 'rate-limited': case 'transient': case 'not-found':
+        // The call may have created the instance: retry the same offering with the same token, never another.
+        entry.pinned = true
+        return `${key}: ${errorClass} (${message}); will retry the same request`
+    }
+  }
+
+  terminated (instanceId: string, now: number): void {
+    this.#gone.set(instanceId, now)
+    this.#overlay.delete(instanceId)
+  }
+
+  // ---- the plan -------------------------------------------------------------------------------
+
+  plan (input: PlanInput): Plan {
+    const now = input.now
+    const actions: Action[] = []
+    const notices: string[] = []
+    const statuses: PoolStatus[] = []
+    const instances = this.#instances(input.instances, now)
+    const byId = new Map<string, ObservedNode>()
+    const byName = new Map<string, ObservedNode>()
+    for (const n of input.nodes) {
+      if (n.instanceId !== '') byId.set(n.instanceId, n)
+      if (n.name !== '') byName.set(n.name, n)
+    }
+    const nodeOf = (i: Instance): ObservedNode | undefined => byId.get(i.id) ?? byName.get(i.name)
+    const correlated = correlatedSilence(input.nodes, this.#c.correlation)
+    for (const g of correlated.groups) notices.push(`correlated silence in ${g.scope} ${g.name}: ${g.silent.length} of ${g.size} nodes; not replacing them`)
+    this.#trackBad(input.nodes, correlated.nodes, now)
+
+    const known = new Set(input.pools.map((p) => p.name))
+    const orphans: Instance[] = []
+    const byPool = new Map<string, Instance[]>()
+    for (const i of instances) {
+      if (i.tags === null || i.tags.fleet !== this.#fleet) continue
+      const key = slotKey(i.tags.pool, i.tags.slot)
+      this.#generation.set(key, Math.max(this.#generation.get(key) ?? 0, i.tags.generation))
+      for (const [k, p] of this.#pending) if (p.token === i.tags.token) this.#pending.delete(k)
+      if (!live(i)) continue
+      if (!known.has(i.tags.pool)) orphans.push(i)
+      else (byPool.get(i.tags.pool) ?? byPool.set(i.tags.pool, []).get(i.tags.pool)!).push(i)
+    }
+    for (const pool of input.pools) {
+      const desired = input.desired.get(pool.name) ?? pool.minNodes
+      assert(desired >= pool.minNodes && desired <= pool.maxNodes, `pool ${pool.name}: desired ${desired} outside [${pool.minNodes}, ${pool.maxNodes}]`)
+      statuses.push(this.#planPool(pool, desired, byPool.get(pool.name) ?? [], nodeOf, correlated.nodes, input, actions, notices, orphans))
+    }
+    this.#reapOrphans(orphans, nodeOf, now, actions, notices)
+    this.#forget(now, instances)
+    return { actions, pools: statuses, notices: notices.slice(0, MAX_NOTICES), correlated: correlated.groups }
+  }
+
+  /** Listed instances, plus provisions reported done and not listed yet, minus what we terminated. */
+  #instances (listed: readonly Instance[], now: number): Instance[] {
+    const out: Instance[] = []
+    const ids = new Set<string>()
+    for (const i of listed) {
+      ids.add(i.id)
+      if (this.#gone.has(i.id) && live(i)) continue
+      out.push(i)
+    }
+    for (const [id, o] of this.#overlay) {
+      if (ids.has(id)) this.#overlay.delete(id)
+      else if (now - o.at > this.#c.overlayMs) this.#overlay.delete(id)
+      else out.push(o.instance)
+    }
+    return out
+  }
+
+  #trackBad (nodes: readonly ObservedNode[], correlated: ReadonlySet<string>, now: number): void {
+    const bad = new Set<string>()
+    for (const n of nodes) {
+      if (this.#replaceClass(n, correlated, now) === undefined) continue
+      bad.add(n.id)
+      if (!this.#badSince.has(n.id)) this.#badSince.set(n.id, now)
+    }
+    for (const id of this.#badSince.keys()) if (!bad.has(id)) this.#badSince.delete(id)
+  }
+
+  /** Why this node should be replaced, or undefined. */
+  #replaceClass (n: ObservedNode, correlated: ReadonlySet<string>, now: number, pool?: PoolSpec): string | undefined {
+    if (n.health === 'unhealthy' && n.action === 'replace' && (n.member === 'alive' || n.member === 'suspect')) return 'its verdict says replace'
+    if (n.member === 'dead' && !correlated.has(n.id)) {
+      const after = pool?.health.deadReplaceAfterMs ?? 0
+      if (now - n.memberSinceMs >= after) return `dead for ${Math.round((now - n.memberSinceMs) / 1000)} s`
+    }
+    return undefined
+  }
+
+  #settled (n: ObservedNode, now: number): boolean {
+    const since = this.#badSince.get(n.id)
+    return since !== undefined && now - since >= this.#c.replaceSettleMs
+  }
+
+  /** `incoming`: a replacement that must prove itself (one that joins already broken is dead on arrival). */
+  #joinState (i: Instance, node: ObservedNode | undefined, pool: PoolSpec, now: number, incoming: boolean): JoinState {
+    if (node !== undefined && node.bootGatePassed === false) return { kind: 'doa', why: 'its boot gate failed' }
+    if (node !== undefined && node.bootGatePassed === true && (node.member === 'alive' || node.member === 'suspect')) {
+      return incoming && node.health === 'unhealthy' && node.action === 'replace' ? { kind: 'doa', why: 'it joined unhealthy' } : { kind: 'joined', node }
+    }
+    if (node !== undefined && node.bootGatePassed === true) return { kind: 'joined', node }
+    const seen = this.#firstSeen.get(i.id) ?? now
+    this.#firstSeen.set(i.id, seen)
+    const since = i.launchedMs > 0 ? i.launchedMs : seen
+    if (now - since > pool.health.bootDeadlineMs) return { kind: 'doa', why: `no agent joined within ${Math.round(pool.health.bootDeadlineMs / 1000)} s` }
+    return { kind: 'booting', node }
+  }
+
+  #nextGeneration (key: string): number {
+    return (this.#generation.get(key) ?? 0) + 1
+  }
+
+  /** Emits (or re-emits) the provision for a slot; returns false when no offering is open. */
+  #provision (pool: PoolSpec, slot: number, replaces: string | undefined, reason: string, input: PlanInput, actions: Action[], notices: string[]): boolean {
+    const key = slotKey(pool.name, slot)
+    let p = this.#pending.get(key)
+    if (p === undefined) {
+      const generation = this.#nextGeneration(key)
+      p = { generation, token: provisionToken(this.#fleet, pool.name, slot, generation), offer: undefined, pinned: false, since: input.now, replaces }
+      this.#pending.set(key, p)
+    }
+    if (p.offer === undefined || (!p.pinned && this.#backoff.blocked(offeringKey(p.offer), input.now))) {
+      const turn = this.#turn.get(pool.name) ?? 0
+      p.offer = selectOffer({ strategy: pool.strategy, offers: pool.offers, blocked: (k) => this.#backoff.blocked(k, input.now), turn, available: input.available ?? new Map() })
+      if (p.offer !== undefined) this.#turn.set(pool.name, turn + 1)
+    }
+    if (p.offer === undefined) {
+      const next = Math.min(...pool.offers.map((o) => this.#backoff.until(offeringKey(o), input.now)))
+      notices.push(`pool ${pool.name}: every offering is backed off; slot ${slot} waits until ${new Date(next).toISOString()}`)
+      return false
+    }
+    actions.push({
+      kind: 'provision', key: `provision:${p.token}`, pool: pool.name, slot, generation: p.generation, token: p.token,
+      name: instanceName(pool.name, slot, p.generation, p.token), offer: p.offer, replaces: p.replaces, reason,
+    })
+    return true
+  }
+
+  #planPool (
+    pool: PoolSpec, desired: number, mine: Instance[], nodeOf: (i: Instance) => ObservedNode | undefined,
+    correlated: ReadonlySet<string>, input: PlanInput, actions: Action[], notices: string[], orphans: Instance[],
+  ): PoolStatus {
+    const now = input.now
+    const maxSlot = pool.maxNodes * 2 + this.#c.slotHeadroom
+    const slots = new Map<number, Instance[]>()
+    for (const i of mine) {
+      if (i.tags!.slot >= maxSlot) { orphans.push(i); continue }
+      ;(slots.get(i.tags!.slot) ?? slots.set(i.tags!.slot, []).get(i.tags!.slot)!).push(i)
+    }
+    for (const key of this.#pending.keys()) {
+      const [name, s] = key.split('#')
+      if (name === pool.name && !slots.has(Number(s))) slots.set(Number(s), [])
+    }
+    // The breaker counts the nodes that fill slots now (not incoming replacements).
+    let bad = 0
+    let occupied = 0
+    for (const list of slots.values()) {
+      const current = [...list].sort((a, b) => a.tags!.generation - b.tags!.generation)[0]
+      if (current === undefined) continue
+      occupied++
+      const n = nodeOf(current)
+      if (n !== undefined && (n.member === 'dead' || (n.health === 'unhealthy' && n.member !== 'left'))) bad++
+    }
+    const breakerOpen = bad >= this.#c.breakerMinBad && bad / occupied > pool.health.breakerFraction
+    const breakerReason = breakerOpen ? `${bad} of ${occupied} nodes unhealthy or dead (over ${Math.round(pool.health.breakerFraction * 100)}%): automatic replacement halted` : ''
+    if (breakerOpen) notices.push(`pool ${pool.name}: breaker open: ${breakerReason}`)
+
+    const status: SlotStatus[] = []
+    let inFlight = 0
+    let healthy = 0
+    let unhealthy = 0
+    const activeSlots: Array<{ slot: number, node: ObservedNode | undefined, instance: Instance }> = []
+    const sorted = [...slots.keys()].sort((a, b) => a - b)
+    // In-flight replacements first, so the limit counts them before new ones start.
+    for (const slot of sorted) {
+      const key = slotKey(pool.name, slot)
+      const list = slots.get(slot)!.sort((a, b) => a.tags!.generation - b.tags!.generation)
+      if (list.length > 2) orphans.push(...list.splice(1, list.length - 2))
+      if (list.length === 2 || (list.length === 1 && this.#pending.has(key)) || (list.length === 0 && this.#pending.has(key))) inFlight++
+    }
+    for (const slot of sorted) {
+      const key = slotKey(pool.name, slot)
+      const list = slots.get(slot)!
+      const s = create(SlotStatusSchema, { index: slot, generation: this.#generation.get(key) ?? 0, attempts: this.#attempts.get(key) ?? 0 })
+      status.push(s)
+      const pending = this.#pending.get(key)
+      if (list.length === 0) {
+        if (pending !== undefined) {
+          s.state = 'provisioning'
+          this.#provision(pool, slot, pending.replaces, 'retrying an unfinished provision', input, actions, notices)
+        } else s.state = 'empty'
+        continue
+      }
+      const current = list[0]!
+      const node = nodeOf(current)
+      s.instanceId = current.id
+      s.provider = current.provider
+      s.node = node?.id ?? ''
+      const incoming = list.length === 2 ? list[1]! : undefined
+      if (incoming === undefined && pending === undefined) {
+        // One instance: booting, dead on arrival, active, or to be replaced.
+        const js = this.#joinState(current, node, pool, now, false)
+        if (js.kind === 'doa') {
+          s.state = 'terminating'
+          this.#doa(pool, slot, current, js.why, node, actions, notices)
+          continue
+        }
+        if (js.kind === 'booting') { s.state = 'booting'; continue }
+        const n = js.node
+        if (n.health === 'unhealthy' || n.member === 'dead') unhealthy++
+        else healthy++
+        const why = this.#replaceClass(n, correlated, now, pool)
+        if (why === undefined) {
+          this.#attempts.delete(key)
+          s.attempts = 0
+        }
+        if (why === undefined || !this.#settled(n, now) || (n.member === 'dead' && now - n.memberSinceMs < pool.health.deadReplaceAfterMs)) {
+          s.state = n.cordoned ? 'cordoned' : 'active'
+          activeSlots.push({ slot, node: n, instance: current })
+          continue
+        }
+        s.state = 'replacing'
+        s.detail = why
+        if (!pool.health.autoReplace) { notices.push(`pool ${pool.name}: ${n.name} should be replaced (${why}); auto_replace is off`); s.state = 'unhealthy'; continue }
+        if (n.member !== 'dead' && !n.cordoned) actions.push({ kind: 'cordon', key: `cordon:${n.id}`, pool: pool.name, node: n.id, reason: `replacing it: ${why}` })
+        if ((this.#attempts.get(key) ?? 0) >= pool.health.maxAttempts) { s.state = 'failed'; notices.push(`pool ${pool.name}: slot ${slot} failed ${pool.health.maxAttempts} replacements; an operator must act`); continue }
+        if (breakerOpen) { s.detail = `${why}; held by the breaker`; continue }
+        if (inFlight >= pool.health.maxInFlight) { s.detail = `${why}; waiting (${inFlight} replacements in flight)`; continue }
+        if (this.#provision(pool, slot, n.id, `replacing ${n.name}: ${why}`, input, actions, notices)) inFlight++
+        continue
+      }
+      // A replacement under way: the incoming instance (or the provision for it) and the old one.
+      s.state = 'replacing'
+      if (node !== undefined && node.member !== 'dead' && node.member !== 'left' && !node.cordoned) {
+        actions.push({ kind: 'cordon', key: `cordon:${node.id}`, pool: pool.name, node: node.id, reason: 'being replaced' })
+      }
+      if (node !== undefined && (node.health === 'unhealthy' || node.member === 'dead')) unhealthy++
+      if (incoming === undefined) {
+        this.#provision(pool, slot, pending!.replaces, 'retrying an unfinished replacement', input, actions, notices)
+        continue
+      }
+      s.replacementInstanceId = incoming.id
+      const inNode = nodeOf(incoming)
+      const js = this.#joinState(incoming, inNode, pool, now, true)
+      if (js.kind === 'doa') { this.#doa(pool, slot, incoming, js.why, inNode, actions, notices); continue }
+      if (js.kind === 'booting') { s.detail = 'waiting for the replacement to join'; continue }
+      this.#attempts.delete(key)
+      // The replacement is in: drain the old node, then terminate it (provision before terminate).
+      if (node === undefined || node.member === 'dead' || node.member === 'left' || node.drained) {
+        actions.push({ kind: 'terminate', key: `terminate:${current.id}`, pool: pool.name, slot, instance: current, node: node?.id, cause: 'replaced', reason: `replaced by ${incoming.name}` })
+      } else if (node.cordoned && !node.draining) {
+        actions.push({ kind: 'drain', key: `drain:${node.id}`, pool: pool.name, node: node.id, reason: `replaced by ${js.node.name}` })
+      } else s.detail = node.draining ? 'draining the old node' : 'cordoning the old node'
+    }
+
+    this.#resize(pool, desired, slots, activeSlots, input, actions, notices)
+    return create(PoolStatusSchema, {
+      name: pool.name, min: pool.minNodes, max: pool.maxNodes, desired,
+      current: [...slots.values()].filter((l) => l.length > 0).length,
+      healthy, unhealthy, replacing: inFlight, breakerOpen, breakerReason, slots: status,
+    })
+  }
+
+  #doa (pool: PoolSpec, slot: number, i: Instance, why: string, node: ObservedNode | undefined, actions: Action[], notices: string[]): void {
+    const key = slotKey(pool.name, slot)
+    actions.push({ kind: 'terminate', key: `terminate:${i.id}`, pool: pool.name, slot, instance: i, node: node?.id, cause: 'dead-on-arrival', reason: `dead on arrival: ${why}` })
+    if (!this.#counted.has(i.id)) {
+      this.#counted.add(i.id)
+      this.#attempts.set(key, (this.#attempts.get(key) ?? 0) + 1)
+      notices.push(`pool ${pool.name}: ${i.name} is dead on arrival (${why}); attempt ${this.#attempts.get(key)} of ${pool.health.maxAttempts}`)
+    }
+  }
+
+  /** Fill empty slots up to desired; cordon, drain and terminate the surplus (bad and cordoned first, then the highest slot). */
+  #resize (pool: PoolSpec, desired: number, slots: Map<number, Instance[]>, active: Array<{ slot: number, node: ObservedNode | undefined, instance: Instance }>, input: PlanInput, actions: Action[], notices: string[]): void {
+    const occupied = [...slots.entries()].filter(([s, l]) => l.length > 0 || this.#pending.has(slotKey(pool.name, s))).length
+    if (occupied < desired) {
+      let need = desired - occupied
+      // A slot that failed every attempt means the image, the type or the cloud is broken: moving on
+      // to the next slot would only repeat it.
+      const failed = [...this.#attempts.entries()].filter(([k, n]) => k.startsWith(`${pool.name}#`) && n >= pool.health.maxAttempts).length
+      if (failed > 0) {
+        notices.push(`pool ${pool.name}: a slot failed ${pool.health.maxAttempts} attempts; not provisioning more until an operator acts`)
+        return
+      }
+      for (let slot = 0; need > 0 && slot < pool.maxNodes * 2 + this.#c.slotHeadroom; slot++) {
+        const key = slotKey(pool.name, slot)
+        if (slots.has(slot) || (this.#attempts.get(key) ?? 0) >= pool.health.maxAttempts) continue
+        if (!this.#provision(pool, slot, undefined, `pool ${pool.name} below its desired ${desired}`, input, actions, notices)) break
+        need--
+      }
+      return
+    }
+    let surplus = occupied - desired
+    if (surplus <= 0) return
+    const rank = (a: { node: ObservedNode | undefined }): number => a.node === undefined || a.node.health === 'unhealthy' ? 0 : a.node.cordoned ? 1 : 2
+    const victims = [...active].sort((a, b) => rank(a) - rank(b) || b.slot - a.slot)
+    for (const v of victims) {
+      if (surplus-- <= 0) break
+      const n = v.node
+      if (n === undefined || n.member === 'dead' || n.member === 'left' || n.drained) {
+        actions.push({ kind: 'terminate', key: `terminate:${v.instance.id}`, pool: pool.name, slot: v.slot, instance: v.instance, node: n?.id, cause: 'scale-down', reason: `pool ${pool.name} above its desired ${desired}` })
+      } else if (!n.cordoned) {
+        actions.push({ kind: 'cordon', key: `cordon:${n.id}`, pool: pool.name, node: n.id, reason: `scale-down of pool ${pool.name} to ${desired}` })
+      } else if (!n.draining) {
+        actions.push({ kind: 'drain', key: `drain:${n.id}`, pool: pool.name, node: n.id, reason: `scale-down of pool ${pool.name} to ${desired}` })
+      }
+    }
+  }
+
+  #reapOrphans (orphans: Instance[], nodeOf: (i: Instance) => ObservedNode | undefined, now: number, actions: Action[], notices: string[]): void {
+    for (const i of orphans) {
+      const seen = this.#firstSeen.get(`orphan:${i.id}`)
+      if (seen === undefined) {
+        this.#firstSeen.set(`orphan:${i.id}`, now)
+        notices.push(`orphan ${i.provider}/${i.id} (${i.name}, pool ${i.tags?.pool}, slot ${i.tags?.slot}): no slot owns it; terminating in ${Math.round(this.#c.orphanGraceMs / 60_000)} min`)
+      } else if (now - seen >= this.#c.orphanGraceMs) {
+        actions.push({ kind: 'terminate', key: `terminate:${i.id}`, pool: i.tags?.pool ?? '', slot: i.tags?.slot ?? -1, instance: i, node: nodeOf(i)?.id, cause: 'orphan', reason: 'orphan past its grace period' })
+      }
+    }
+  }
+
+  /** Bounded memory: drop what no listing mentions any more. */
+  #forget (now: number, instances: Instance[]): void {
+    const ids = new Set(instances.map((i) => i.id))
+    for (const [id, at] of this.#gone) if (!ids.has(id) || now - at > this.#c.overlayMs) this.#gone.delete(id)
+    for (const id of this.#counted) if (!ids.has(id)) this.#counted.delete(id)
+    for (const k of this.#firstSeen.keys()) {
+      const id = k.startsWith('orphan:') ? k.slice(7) : k
+      if (!ids.has(id)) this.#firstSeen.delete(k)
+    }
+  }
+}
