@@ -1,5 +1,5 @@
-// The admin socket's fleet requests (shoal status, nodes, node, events, coordinator, cordon,
-// uncordon, drain): validated here, answered from the daemon's fleet view (FleetReader), writes
+// The admin socket's fleet requests (shoal status, nodes, node, events, coordinator, pools, cordon,
+// uncordon, drain, scale, queue set): validated here, answered from the daemon's fleet view (FleetReader), writes
 // handed to the mesh (CommandWriter), which forwards them to the coordinator. No sockets here, so
 // every answer is tested without one; the daemon composes this with its health handler.
 import { clone, create } from '@bufbuild/protobuf'
@@ -11,6 +11,9 @@ import {
   FleetStatusSchema,
   NodesResponseSchema,
   NodeViewSchema,
+  PoolsReportSchema,
+  PoolsResponseSchema,
+  type AdminCommand,
   type AdminRequest,
   type AdminResponse,
   type CommandResult,
@@ -18,8 +21,10 @@ import {
   type FleetEvent,
   type FleetStatus,
   type NodeView,
+  type PoolsReport,
 } from '../../proto/gen/shoal_pb.js'
 import { editDistance } from '../config/errors.js'
+import { kindName } from '../mesh/command-id.js'
 import { adminError } from './dispatch.js'
 import { ADMIN_PROTOCOL_VERSION, type AdminErrorCode } from './protocol.js'
 
@@ -32,12 +37,18 @@ export interface FleetReader {
   /** The newest `limit` events at or after `sinceMs`, oldest first; `node` is a peer id. */
   events (q: { sinceMs: number, limit: number, node?: string }): FleetEvent[]
   coordinator (): CoordinatorStatus
+  /** The latest PoolsReport the coordinator gossiped; undefined until one is heard. */
+  pools (): PoolsReport | undefined
 }
 
 /** Hands an operator's write to the coordinator and waits for its answer (with its own timeout). */
 export interface CommandWriter {
-  /** `targetId` is a peer id, already resolved here. A CommandResult with error_code set is an error. */
-  command (kind: CommandKind, targetId: string, reason: string): Promise<CommandResult>
+  /**
+   * `targetId` is a peer id, already resolved here (cordon, uncordon, drain), or a pool name (scale,
+   * queue). `value`: scale's nodes (−1: back to the autoscaler) or queue's jobs, checked here; 0 for
+   * the node commands. A CommandResult with error_code set is an error.
+   */
+  command (kind: CommandKind, targetId: string, reason: string, value: number): Promise<CommandResult>
 }
 
 /** `shoal events` without --limit. */
@@ -50,6 +61,15 @@ export const MAX_NODE_QUERY_CHARS = 256
 export const MAX_REASON_CHARS = 1024
 /** Pool names are at most 63 characters (node.pool). */
 const MAX_POOL_CHARS = 63
+/** node.pool's and the coordinator file's pool names: what `scale` and `queue` may name. */
+const POOL_NAME = /^[a-z0-9](?:[a-z0-9_-]{0,61}[a-z0-9])?$/
+/**
+ * The most `shoal scale` asks for: ten times the coordinator file's own limit on max_nodes (10,000),
+ * so a typo's extra digits are refused here; the coordinator checks the pool's bounds.
+ */
+export const MAX_SCALE_NODES = 100_000
+/** The scale value that hands a pool back to its autoscaler (`shoal scale POOL auto`). */
+export const SCALE_AUTO = -1
 /** An id suffix shorter than this matches too much to mean anything. */
 const MIN_ID_SUFFIX_CHARS = 6
 /** Candidates an error names; the rest are counted. */
@@ -57,11 +77,12 @@ const NAMED_CANDIDATES_MAX = 5
 /** "did you mean" looks this far (edits) for a mistyped name. */
 const SUGGEST_MAX_EDITS = 3
 
-const WRITE_KINDS: ReadonlySet<CommandKind> = new Set([CommandKind.CORDON, CommandKind.UNCORDON, CommandKind.DRAIN])
+const NODE_KINDS: ReadonlySet<CommandKind> = new Set([CommandKind.CORDON, CommandKind.UNCORDON, CommandKind.DRAIN])
+const POOL_KINDS: ReadonlySet<CommandKind> = new Set([CommandKind.SCALE, CommandKind.QUEUE])
 const CONTROL = /\p{Cc}/u
 
-type Handled = 'status' | 'nodes' | 'node' | 'events' | 'coordinator' | 'command'
-const HANDLED: ReadonlySet<string> = new Set<Handled>(['status', 'nodes', 'node', 'events', 'coordinator', 'command'])
+type Handled = 'status' | 'nodes' | 'node' | 'events' | 'coordinator' | 'pools' | 'command'
+const HANDLED: ReadonlySet<string> = new Set<Handled>(['status', 'nodes', 'node', 'events', 'coordinator', 'pools', 'command'])
 
 /**
  * The fleet half of the admin handler. `reader` undefined: this agent runs without a mesh, and
@@ -89,6 +110,7 @@ export function fleetHandler (reader: FleetReader | undefined, writer: CommandWr
       }
       case 'events': return events(reader, r.value)
       case 'coordinator': return respond({ case: 'coordinator', value: clone(CoordinatorStatusSchema, reader.coordinator()) })
+      case 'pools': return respond({ case: 'pools', value: create(PoolsResponseSchema, { report: poolsReport(reader.pools()) }) })
       case 'command': return await command(reader, writer as CommandWriter, r.value)
       default: return undefined
     }
@@ -131,17 +153,58 @@ function events (reader: FleetReader, q: { sinceMs: number, limit: number, node:
   return respond({ case: 'events', value: create(EventsResponseSchema, { events: ordered.slice(Math.max(0, ordered.length - limit)) }) })
 }
 
-async function command (reader: FleetReader, writer: CommandWriter, c: { kind: CommandKind, target: string, reason: string }): Promise<AdminResponse> {
-  if (!WRITE_KINDS.has(c.kind)) return adminError('bad-request', `command kind ${c.kind} is not one this agent takes (cordon, uncordon, drain)`)
-  const bad = checkQuery(c.target, 'target')
+async function command (reader: FleetReader, writer: CommandWriter, c: AdminCommand): Promise<AdminResponse> {
+  const pool = POOL_KINDS.has(c.kind)
+  if (!pool && !NODE_KINDS.has(c.kind)) return adminError('bad-request', `command kind ${c.kind} is not one this agent takes (cordon, uncordon, drain, scale, queue)`)
+  const bad = (pool ? checkPool(c.target) : checkQuery(c.target, 'target')) ?? checkValue(c.kind, c.value)
   if (bad !== undefined) return bad
   if (c.reason.length > MAX_REASON_CHARS) return adminError('bad-request', `a reason is at most ${MAX_REASON_CHARS} characters, got ${c.reason.length}`)
   if (CONTROL.test(c.reason)) return adminError('bad-request', 'a reason is one line of text, without control characters')
-  const found = resolveNode(reader.nodes(), c.target)
-  if (!found.ok) return adminError(found.code, found.message)
-  const result = await writer.command(c.kind, found.node.id, c.reason)
+  let target = c.target
+  if (!pool) {
+    const found = resolveNode(reader.nodes(), c.target)
+    if (!found.ok) return adminError(found.code, found.message)
+    target = found.node.id
+  }
+  const result = await writer.command(c.kind, target, c.reason, c.value)
   if (result.errorCode !== '') return adminError(result.errorCode as AdminErrorCode, result.message || result.errorCode)
   return respond({ case: 'command', value: result })
+}
+
+/** A pool is named exactly (the coordinator knows which exist, and says so when it does not). */
+function checkPool (target: string): AdminResponse | undefined {
+  if (target === '') return adminError('bad-request', 'no target given: a pool name')
+  const problem = poolNameProblem(target)
+  return problem === undefined ? undefined : adminError('bad-request', `target ${problem}`)
+}
+
+/** Why `name` cannot name a pool ("\"H100\" is not a pool name (...)"), or undefined; the CLI checks with it too. */
+export function poolNameProblem (name: string): string | undefined {
+  if (name.length > MAX_POOL_CHARS) return `pool name is at most ${MAX_POOL_CHARS} characters, got ${name.length}`
+  if (!POOL_NAME.test(name)) return `${JSON.stringify(name)} is not a pool name (lower-case letters, digits, "_", "-")`
+  return undefined
+}
+
+/** `value` carries scale's nodes or queue's jobs; the node commands take none. */
+function checkValue (kind: CommandKind, v: number): AdminResponse | undefined {
+  switch (kind) {
+    case CommandKind.SCALE:
+      if (v === SCALE_AUTO || (Number.isInteger(v) && v >= 0 && v <= MAX_SCALE_NODES)) return undefined
+      return adminError('bad-request', `value: a scale is a whole number of nodes from 0 to ${MAX_SCALE_NODES}, or ${SCALE_AUTO} to hand the pool back to its autoscaler; got ${v}`)
+    case CommandKind.QUEUE:
+      if (Number.isFinite(v) && v >= 0) return undefined
+      return adminError('bad-request', `value: a queue depth is a number of jobs, 0 or more; got ${v}`)
+    default:
+      return v === 0 ? undefined : adminError('bad-request', `value is for scale and queue only; a ${kindName(kind)} takes none, got ${v}`)
+  }
+}
+
+/** What `shoal pools` needs: the coordinator's events are left out (they are in `shoal events`). */
+function poolsReport (r: PoolsReport | undefined): PoolsReport | undefined {
+  if (r === undefined) return undefined
+  const copy = clone(PoolsReportSchema, r)
+  copy.events = []
+  return copy
 }
 
 function checkQuery (query: string, what: string): AdminResponse | undefined {

@@ -28,9 +28,14 @@ export type AdminErrorCode =
   | 'not-member' // this agent is not (yet) a member of the fleet, or the target left it
   | 'timeout' // the command got no answer in time; it may still be applied (shoal events)
   | 'refused' // the command was refused (stale term, wrong target, ...); the message says why
+  // Pool writes (scale, queue), checked by the coordinator against its pools.
+  | 'unknown-pool' // the coordinator file declares no such pool; the message lists those it does
+  | 'out-of-bounds' // a scale outside the pool's min_nodes..max_nodes
+  | 'bad-value' // a queue depth that is not a number of jobs ≥ 0
 
 /** Every code above, for checks and docs. */
 export const ADMIN_ERROR_CODES: readonly AdminErrorCode[] = [
   'bad-request', 'unsupported-version', 'busy', 'internal',
   'mesh-off', 'unknown-node', 'ambiguous-node', 'no-coordinator', 'not-coordinator', 'not-member', 'timeout', 'refused',
+  'unknown-pool', 'out-of-bounds', 'bad-value',
 ]

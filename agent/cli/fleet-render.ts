@@ -45,10 +45,16 @@ export function renderNodes (nodes: readonly NodeView[]): string {
   return nodes.length === 0 ? 'no nodes\n' : renderTable(NODE_COLUMNS, nodes) + '\n'
 }
 
-/** A council member by name where the node list knows it, else by short id. */
-function memberName (id: string, nodes: readonly NodeView[]): string {
+/** A node by name where the node list knows it, else by short id. */
+export function memberName (id: string, nodes: readonly NodeView[]): string {
   const n = nodes.find((v) => v.id === id)
   return n !== undefined && nameOf(n) !== '' ? nameOf(n) : shortId(id)
+}
+
+/** "gpu-b (E5f6g7h8)" where the node list names the node, else the short id alone. */
+export function nameAndShortId (id: string, nodes: readonly NodeView[]): string {
+  const name = memberName(id, nodes)
+  return name === shortId(id) ? name : `${name} (${shortId(id)})`
 }
 
 function coordinatorLine (c: CoordinatorStatus | undefined, nodes: readonly NodeView[]): string {

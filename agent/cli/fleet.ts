@@ -24,10 +24,10 @@ export const FLEET_EXIT = {
   ok: 0,
   unreachable: 1, // no agent, or it answered an error not listed below
   usage: 2,
-  unknownNode: 3, // unknown-node, ambiguous-node
+  unknownNode: 3, // unknown-node, ambiguous-node, unknown-pool
   meshOff: 4, // the agent runs without a mesh
   noCoordinator: 5, // no-coordinator, not-coordinator, not-member
-  refused: 6, // the command was refused (stale term, ...)
+  refused: 6, // the command was refused (stale term, ...; a scale out of the pool's bounds)
   failed: 7, // the command's hook failed on the node
   timeout: 8, // a write got no answer in time; it may still be applied
 } as const
@@ -43,18 +43,22 @@ export function exitOf (failed: Exclude<Asked<'status'>, { ok: true }>, write = 
   if (failed.kind === 'unreachable') return write && failed.client === 'timeout' ? FLEET_EXIT.timeout : FLEET_EXIT.unreachable
   switch (failed.code) {
     case 'unknown-node':
-    case 'ambiguous-node': return FLEET_EXIT.unknownNode
+    case 'ambiguous-node':
+    case 'unknown-pool': return FLEET_EXIT.unknownNode
     case 'mesh-off': return FLEET_EXIT.meshOff
     case 'no-coordinator':
     case 'not-coordinator':
     case 'not-member': return FLEET_EXIT.noCoordinator
-    case 'refused': return FLEET_EXIT.refused
+    case 'refused':
+    case 'out-of-bounds':
+    case 'bad-value': return FLEET_EXIT.refused
     case 'timeout': return FLEET_EXIT.timeout
     default: return FLEET_EXIT.unreachable
   }
 }
 
-function json<Desc extends DescMessage> (schema: Desc, message: MessageShape<Desc>): string {
+/** protobuf JSON, indented: what --json prints. */
+export function json<Desc extends DescMessage> (schema: Desc, message: MessageShape<Desc>): string {
   return JSON.stringify(toJson(schema, message), null, 2) + '\n'
 }
 
@@ -146,11 +150,15 @@ export async function coordinatorCommand (o: FleetReadOptions, io: Output): Prom
     io.out(json(CoordinatorStatusSchema, r.value))
     return FLEET_EXIT.ok
   }
-  // Names for the council members; without them (an error, say) the ids do.
-  const quiet: Output = { out: () => {}, err: () => {} }
-  const nodes = await ask({ socketPath: o.socketPath, request: { case: 'nodes', value: create(NodesRequestSchema) }, expect: 'nodes', what: 'a node list', timeoutMs }, quiet)
-  io.out(renderCoordinator(r.value, nodes.ok ? nodes.value.nodes : []))
+  io.out(renderCoordinator(r.value, await namesOf(o.socketPath, timeoutMs)))
   return FLEET_EXIT.ok
+}
+
+/** Every node, to name the ids an answer carries; none when that ask fails (ids show instead), quietly. */
+export async function namesOf (socketPath: string, timeoutMs: number): Promise<NodeView[]> {
+  const quiet: Output = { out: () => {}, err: () => {} }
+  const nodes = await ask({ socketPath, request: { case: 'nodes', value: create(NodesRequestSchema) }, expect: 'nodes', what: 'a node list', timeoutMs }, quiet)
+  return nodes.ok ? nodes.value.nodes : []
 }
 
 /** A duration option such as --timeout, within bounds; a sentence when it is not one. */

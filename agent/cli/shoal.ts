@@ -10,6 +10,7 @@ import { policyCommand } from './policy.js'
 import { socketPathOf } from './ask.js'
 import { coordinatorCommand, eventsCommand, FLEET_EXIT, nodeCommand, nodesCommand, statusCommand } from './fleet.js'
 import { writeCommand } from './command.js'
+import { poolsCommand, queueCommand, scaleCommand } from './pools.js'
 
 export type { Output }
 
@@ -38,14 +39,23 @@ fleet commands (answered by the local agent; [--socket PATH] [--json] on each):
   events [--since 10m|TIME] [--limit N] [--node ID]
                            what changed in the fleet, oldest first (default: the last 100)
   coordinator              term, coordinator, council, this agent's role and lease
+  pools [--slots]          the coordinator's pools: desired, current, health, bounds, scale
+                           override, queue depth, autoscaler, breaker, notices; --slots adds
+                           each pool's slots
   cordon ID [--reason TEXT] [--timeout 40s]
   uncordon ID [--reason TEXT] [--timeout 40s]
   drain ID [--reason TEXT] [--timeout 15m]
                            ask the coordinator to cordon, uncordon or drain a node; waits for
                            the node's acknowledgement
+  scale POOL N|auto [--reason TEXT] [--timeout 40s]
+                           hold a pool at N nodes (within its bounds), or hand it back to its
+                           autoscaler
+  queue set POOL N [--reason TEXT] [--timeout 40s]
+                           the pool's queue depth (jobs), for its queue autoscaler
   fleet commands exit 0 ok, 1 agent unreachable or answered an error, 2 usage error,
-  3 unknown or ambiguous node, 4 no mesh on this agent, 5 no coordinator, 6 refused,
-  7 the node's hook failed, 8 no answer in time (a write may still be applied)
+  3 unknown or ambiguous node or unknown pool, 4 no mesh on this agent, 5 no coordinator,
+  6 refused (or a scale out of the pool's bounds), 7 the node's hook failed, 8 no answer in time
+  (a write may still be applied)
 
 options:
   --config FILE  the agent's YAML config (docs/config.md)
@@ -57,6 +67,7 @@ options:
   --since S      events since a duration ago (10m, 2h) or an ISO-8601 time
   --limit N      at most N events, the newest (1..10000; default 100)
   --node ID      only the events about one node
+  --slots        pools: each pool's slots too
   --reason TEXT  why, for the audit trail (default: "shoal <command> by $USER")
   --timeout D    how long a write waits for its acknowledgement
   --agents N     demo: how many agents (1..50)
@@ -89,6 +100,7 @@ export async function main (argv: string[], io: Output, env: NodeJS.ProcessEnv, 
         timeout: { type: 'string' },
         agents: { type: 'string' },
         keep: { type: 'boolean', default: false },
+        slots: { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
       },
     })
@@ -146,17 +158,26 @@ export async function main (argv: string[], io: Output, env: NodeJS.ProcessEnv, 
   }
 }
 
-/** Each fleet command: its positional argument, if any, and the options it takes besides --socket and --json. */
+const NODE_ARG = 'give the node: a peer id, a name, or a unique prefix'
+const POOL_ARG = 'give the pool: its name, as `shoal pools` shows it'
+
+/**
+ * Each fleet command: its positional arguments (what the usage error says when one is missing), a
+ * literal subcommand first if any, and the options it takes besides --socket and --json.
+ */
 const FLEET_COMMANDS = {
-  status: { id: false, options: [] },
-  nodes: { id: false, options: ['pool'] },
-  node: { id: true, options: [] },
-  events: { id: false, options: ['since', 'limit', 'node'] },
-  coordinator: { id: false, options: [] },
-  cordon: { id: true, options: ['reason', 'timeout'] },
-  uncordon: { id: true, options: ['reason', 'timeout'] },
-  drain: { id: true, options: ['reason', 'timeout'] },
-} as const satisfies Record<string, { id: boolean, options: readonly string[] }>
+  status: { sub: '', args: [], options: [] },
+  nodes: { sub: '', args: [], options: ['pool'] },
+  node: { sub: '', args: [NODE_ARG], options: [] },
+  events: { sub: '', args: [], options: ['since', 'limit', 'node'] },
+  coordinator: { sub: '', args: [], options: [] },
+  pools: { sub: '', args: [], options: ['slots'] },
+  cordon: { sub: '', args: [NODE_ARG], options: ['reason', 'timeout'] },
+  uncordon: { sub: '', args: [NODE_ARG], options: ['reason', 'timeout'] },
+  drain: { sub: '', args: [NODE_ARG], options: ['reason', 'timeout'] },
+  scale: { sub: '', args: [POOL_ARG, 'give the size: a number of nodes, or auto'], options: ['reason', 'timeout'] },
+  queue: { sub: 'set', args: [POOL_ARG, 'give the queue depth: a number of jobs'], options: ['reason', 'timeout'] },
+} as const satisfies Record<string, { sub: string, args: readonly string[], options: readonly string[] }>
 type FleetCommand = keyof typeof FLEET_COMMANDS
 
 interface Values {
@@ -168,31 +189,42 @@ interface Values {
   node?: string | undefined
   reason?: string | undefined
   timeout?: string | undefined
+  slots?: boolean | undefined
   [other: string]: string | boolean | undefined
 }
 
 async function fleet (command: FleetCommand, rest: readonly string[], v: Values, env: NodeJS.ProcessEnv, io: Output): Promise<number> {
-  const spec = FLEET_COMMANDS[command]
+  const spec: { sub: string, args: readonly string[], options: readonly string[] } = FLEET_COMMANDS[command]
+  const name = spec.sub === '' ? command : `${command} ${spec.sub}`
   const usage = (message: string): number => {
-    io.err(`shoal ${command}: ${message}\n\n${USAGE}`)
+    io.err(`shoal ${name}: ${message}\n\n${USAGE}`)
     return FLEET_EXIT.usage
   }
   const allowed = new Set<string>(['socket', 'json', 'help', ...spec.options])
   const stray = Object.keys(v).find((k) => !allowed.has(k) && v[k] !== undefined && v[k] !== false)
   if (stray !== undefined) return usage(`--${stray} is not an option of ${command}`)
-  const [id, extra] = rest
-  if (spec.id && id === undefined) return usage('give the node: a peer id, a name, or a unique prefix')
-  if (extra !== undefined || (!spec.id && id !== undefined)) return usage(`unexpected argument "${extra ?? id ?? ''}"`)
+  if (spec.sub !== '' && rest[0] !== spec.sub) {
+    return rest[0] === undefined ? usage(`what should ${command} do? (${name} ...)`) : usage(`unknown ${command} command "${rest[0]}" (${name} ...)`)
+  }
+  const args = spec.sub === '' ? rest : rest.slice(1)
+  const missing = spec.args[args.length]
+  if (missing !== undefined) return usage(missing)
+  if (args.length > spec.args.length) return usage(`unexpected argument "${args[spec.args.length] ?? ''}"`)
+  const [first = '', second = ''] = args
   const o = { socketPath: socketPathOf(v.socket, env), json: v.json === true }
+  const write = { ...o, target: first, reason: v.reason, timeout: v.timeout, user: env.SUDO_USER || env.USER }
   switch (command) {
     case 'status': return await statusCommand(o, io)
     case 'nodes': return await nodesCommand({ ...o, pool: v.pool }, io)
-    case 'node': return await nodeCommand({ ...o, id: id ?? '' }, io)
+    case 'node': return await nodeCommand({ ...o, id: first }, io)
     case 'events': return await eventsCommand({ ...o, since: v.since, limit: v.limit, node: v.node, nowMs: Date.now() }, io)
     case 'coordinator': return await coordinatorCommand(o, io)
+    case 'pools': return await poolsCommand({ ...o, slots: v.slots === true }, io)
     case 'cordon':
     case 'uncordon':
     case 'drain':
-      return await writeCommand(command, { ...o, target: id ?? '', reason: v.reason, timeout: v.timeout, user: env.SUDO_USER || env.USER }, io)
+      return await writeCommand(command, write, io)
+    case 'scale': return await scaleCommand({ ...write, size: second }, io)
+    case 'queue': return await queueCommand({ ...write, depth: second }, io)
   }
 }

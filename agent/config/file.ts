@@ -12,18 +12,22 @@ const READ_ERRORS: Readonly<Record<string, string>> = {
 }
 
 export async function readConfigFile (path: string, options: LoadOptions = {}): Promise<AgentConfig> {
+  return loadConfig(await readBoundedText(path, CONFIG_MAX_BYTES, 'a config'), path, options)
+}
+
+/** A regular file of at most maxBytes, as UTF-8; every failure a ConfigError naming the file. */
+export async function readBoundedText (path: string, maxBytes: number, what: string): Promise<string> {
   const fail = (message: string): ConfigError => new ConfigError(path, [{ path: '', message }])
-  let text: string
   try {
     const handle = await open(path, 'r')
     try {
       const stat = await handle.stat()
       if (!stat.isFile()) throw fail('is not a regular file')
-      if (stat.size > CONFIG_MAX_BYTES) throw fail(`is ${stat.size} bytes; a config is at most ${CONFIG_MAX_BYTES} (1 MiB)`)
-      // One byte past the limit: a file that grew after stat is still caught by loadConfig.
-      const buffer = Buffer.alloc(CONFIG_MAX_BYTES + 1)
+      if (stat.size > maxBytes) throw fail(`is ${stat.size} bytes; ${what} is at most ${maxBytes} (${maxBytes % 1048576 === 0 ? `${maxBytes / 1048576} MiB` : `${Math.round(maxBytes / 1024)} KiB`})`)
+      // One byte past the limit: a file that grew after stat is still caught by the parser.
+      const buffer = Buffer.alloc(maxBytes + 1)
       const { bytesRead } = await handle.read(buffer, 0, buffer.length, 0)
-      text = buffer.subarray(0, bytesRead).toString('utf8')
+      return buffer.subarray(0, bytesRead).toString('utf8')
     } finally {
       await handle.close()
     }
@@ -32,5 +36,4 @@ export async function readConfigFile (path: string, options: LoadOptions = {}): 
     const code = (err as NodeJS.ErrnoException).code ?? ''
     throw fail(`cannot read: ${READ_ERRORS[code] ?? (err as Error).message}`)
   }
-  return loadConfig(text, path, options)
 }

@@ -19,6 +19,7 @@ export interface AgentConfig {
   readonly node: {
     readonly name: string
     readonly pool: string
+    readonly instanceId: string | null
     readonly labels: Readonly<Record<string, string>>
     readonly expect: { readonly gpus: number | null, readonly model: string | null }
   }
@@ -41,6 +42,7 @@ export interface AgentConfig {
   readonly admin: { readonly socket: string, readonly mode: number }
   readonly mesh: AgentMeshConfig
   readonly hooks: HooksConfig
+  readonly coordinator: { readonly file: string | null }
   readonly log: { readonly level: LogLevel }
 }
 
@@ -97,7 +99,8 @@ export function loadConfig (text: string, source: string, options: LoadOptions =
   return deepFreeze(toAgentConfig(result.data, options.hostname ?? osHostname()))
 }
 
-function parseYaml (text: string, source: string): unknown {
+/** YAML 1.2 core, strict: duplicate keys, tags and alias bombs are errors naming their line. */
+export function parseYaml (text: string, source: string): unknown {
   const lineCounter = new LineCounter()
   const doc = YAML.parseDocument(text, {
     version: '1.2',
@@ -131,6 +134,7 @@ function toAgentConfig (p: ParsedConfig, hostname: string): AgentConfig {
     node: {
       name: p.node.name ?? hostname,
       pool: p.node.pool,
+      instanceId: p.node.instance_id,
       labels: p.node.labels,
       expect: { gpus: p.node.expect.gpus, model: p.node.expect.model },
     },
@@ -170,11 +174,12 @@ function toAgentConfig (p: ParsedConfig, hostname: string): AgentConfig {
       drainTimeoutMs: p.hooks.drain_timeout,
       drainPollMs: p.hooks.drain_poll,
     },
+    coordinator: { file: p.coordinator.file },
     log: { level: p.log.level },
   }
 }
 
-function deepFreeze<T> (value: T): T {
+export function deepFreeze<T> (value: T): T {
   if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
     for (const v of Object.values(value)) deepFreeze(v)
     Object.freeze(value)

@@ -58,6 +58,14 @@ const node = section({
     what: 'a pool name (lower-case letters, digits, "_", "-"; up to 63)',
     doc: 'The pool this node belongs to; the coordinator sizes and replaces nodes per pool.',
   }),
+  instance_id: nullableStringField({
+    maxChars: 128,
+    pattern: /^[A-Za-z0-9][A-Za-z0-9._:-]*$/,
+    what: 'a cloud instance id (letters, digits, ".", "_", ":", "-")',
+    doc: 'This host\'s instance id at its cloud (i-0abc… on EC2, the instance name on GCP, the ' +
+      'id on Lambda). The coordinator matches the instances it lists to agents by this id, or else ' +
+      'by node name. null: match by name only (instances the coordinator launches are named for it).',
+  }),
   labels: labelsField({
     doc: 'Free-form labels gossiped with this node (rack, zone, ...). At most 32; names up to 63 ' +
       'characters, values up to 128: they ride in every health update.',
@@ -337,6 +345,14 @@ const hooks = relatedSection({
   ? [{ field: 'drain_poll', message: `must not exceed drain_timeout (${formatDuration(h.drain_timeout)}), got ${formatDuration(h.drain_poll)}` }]
   : [])
 
+const coordinator = section({
+  file: nullablePathField({
+    doc: 'The coordinator file: pools, providers and webhooks (docs/pools.md). Every ' +
+      'coordinator-eligible agent should have the same one: whichever is elected runs it. null: ' +
+      'this agent coordinates the mesh (commands, the council) but manages no pools.',
+  }),
+})
+
 const log = section({
   level: enumField({
     values: LOG_LEVELS,
@@ -357,6 +373,7 @@ export const agentConfigSchema = z.strictObject({
   admin,
   mesh,
   hooks,
+  coordinator,
   log,
 })
 

@@ -3,6 +3,7 @@
 // and feeds the HealthJudge core. Judgements are journaled before they are reported anywhere.
 import { create } from '@bufbuild/protobuf'
 import { readFileSync, watch, type FSWatcher } from 'node:fs'
+import { readFile } from 'node:fs/promises'
 import { multiaddr } from '@multiformats/multiaddr'
 import type { Logger } from 'pino'
 import {
@@ -11,6 +12,13 @@ import {
 } from '../../proto/gen/shoal_pb.js'
 import { HookRunner } from '../actions/hooks.js'
 import { fleetHandler, type CommandWriter, type FleetReader } from '../admin/fleet.js'
+import { loadCoordinatorFile, type CoordinatorConfig } from '../../coordinator/config.js'
+import { CoordinatorMetrics } from '../../coordinator/metrics.js'
+import { createProvider } from '../../coordinator/providers/create.js'
+import { DEFAULT_RECONCILER_CONFIG } from '../../coordinator/reconciler.js'
+import { CoordinatorRuntime } from '../../coordinator/runtime.js'
+import { observe } from '../../coordinator/view.js'
+import { systemWebhookComponents, Webhooks, webhookTargets, type WebhookEvent } from '../../coordinator/webhook.js'
 import { MeshDriver } from '../mesh/driver.js'
 import { DEFAULT_MESH_CONFIG } from '../mesh/node.js'
 import { parseFleetKey } from '../mesh/p2p/fleet-key.js'
@@ -79,6 +87,8 @@ export class Agent {
   #metricsServer: MetricsServer | undefined
   #admin: AdminServer | undefined
   #mesh: MeshDriver | undefined
+  #coordinator: CoordinatorRuntime | undefined
+  #webhooks: Webhooks | undefined
   #bootGate: BootGate | undefined
   #tick: unknown
   #watcher: FSWatcher | undefined
@@ -178,6 +188,8 @@ export class Agent {
     this.#kmsg?.stop()
     await this.#source?.stop()
     await this.#admin?.close()
+    this.#coordinator?.stop()
+    this.#webhooks?.stop()
     await this.#mesh?.stop()
     await this.#metricsServer?.close()
     await this.#journalNote(`stopped (${reason})`)
@@ -271,13 +283,14 @@ export class Agent {
           nodes: () => nodeViews(mesh.node, clock.wallMs()),
           events: (q) => mesh.node.fleet.events(q),
           coordinator: () => coordinatorStatus(mesh.node, clock.wallMs()),
+          pools: () => mesh.node.pools,
         }
     const writer: CommandWriter | undefined = mesh === undefined
       ? undefined
       : {
-          command: async (kind: CommandKind, target: string, reason: string): Promise<CommandResult> => {
+          command: async (kind: CommandKind, target: string, reason: string, value: number): Promise<CommandResult> => {
             const drain = kind === 3
-            return await mesh.command(kind, target, reason, drain ? this.#o.config.hooks.drainTimeoutMs + COMMAND_TIMEOUT_MS : COMMAND_TIMEOUT_MS)
+            return await mesh.command(kind, target, reason, drain ? this.#o.config.hooks.drainTimeoutMs + COMMAND_TIMEOUT_MS : COMMAND_TIMEOUT_MS, value)
           },
         }
     return fleetHandler(reader, writer)(req)
@@ -290,6 +303,8 @@ export class Agent {
       logger.warn('mesh.key_file is not set: this agent runs alone (no gossip, no coordinator); fleet commands answer mesh-off')
       return
     }
+    // A bad coordinator file stops the agent at start with the field to blame, not at election time.
+    const coordinatorFile = config.coordinator.file === null || !m.coordinatorEligible ? undefined : await loadCoordinatorFile(config.coordinator.file)
     const fleetKey = parseFleetKey(readFileSync(m.keyFile, 'utf8'), m.keyFile)
     const loopback = [...m.listen, ...m.announce].every((a) => isLoopback(a))
     const labels = config.node.labels
@@ -311,7 +326,19 @@ export class Agent {
         zone: labels.zone ?? '',
         rack: labels.rack ?? '',
         region: labels.region ?? '',
+        provider: labels.provider ?? '',
+        instanceId: config.node.instanceId ?? '',
       }),
+      ...(coordinatorFile === undefined ? {} : { pools: new Map(coordinatorFile.pools.map((p) => [p.name, { min: p.minNodes, max: p.maxNodes }])) }),
+      onEffects: (fx) => {
+        const c = this.#coordinator
+        if (c === undefined) return
+        if (fx.poolWrites.length > 0) c.poolWrites(fx.poolWrites)
+        if (fx.events.length > 0) {
+          c.fleetEvents(fx.events)
+          c.poke()
+        }
+      },
       config: {
         ...DEFAULT_MESH_CONFIG,
         election: { ...DEFAULT_MESH_CONFIG.election, councilSize: m.councilSize },
@@ -327,6 +354,45 @@ export class Agent {
       loopback,
     })
     this.#publishHealth()
+    if (coordinatorFile !== undefined) await this.#startCoordinator(coordinatorFile)
+  }
+
+  async #startCoordinator (file: CoordinatorConfig): Promise<void> {
+    const { config, clock, logger } = this.#o
+    const mesh = this.#mesh!
+    const log = logger.child({ part: 'coordinator' })
+    const webhooks = file.webhooks.length === 0
+      ? undefined
+      : new Webhooks(await webhookTargets(file.webhooks, { env: process.env, readFile: async (p) => await readFile(p, 'utf8') }), systemWebhookComponents({ warn: (obj, msg) => { log.warn(obj, msg) } }))
+    this.#webhooks = webhooks
+    const providers = new Map(file.providers.map((p) => [p.name, createProvider(p)]))
+    this.#coordinator = new CoordinatorRuntime({
+      fleet: config.mesh.fleet,
+      pools: file.pools,
+      providers,
+      config: {
+        ...DEFAULT_RECONCILER_CONFIG,
+        planIntervalMs: file.reconcile.intervalMs,
+        listIntervalMs: file.reconcile.listIntervalMs,
+        planner: { ...DEFAULT_RECONCILER_CONFIG.planner, orphanGraceMs: file.orphanGraceMs },
+      },
+      mesh: {
+        self: mesh.node.self,
+        acting: (now) => mesh.node.acting(now),
+        term: () => mesh.node.term,
+        lastPools: () => mesh.node.pools,
+        nodes: (now) => observe(mesh.node.nodes(now)),
+        publishPools: (r) => { mesh.publishPools(r) },
+        command: async (kind, target, reason, timeoutMs) => await mesh.command(kind, target, reason, timeoutMs),
+      },
+      clock,
+      alarm: this.#o.alarm ?? systemAlarm,
+      log,
+      metrics: new CoordinatorMetrics(this.#metrics.registry),
+      ...(webhooks === undefined ? {} : { notify: (e: WebhookEvent) => { webhooks.notify(e) } }),
+    })
+    this.#coordinator.start()
+    log.info({ pools: file.pools.map((p) => p.name), providers: [...providers.keys()] }, 'coordinator file loaded: this agent manages pools when elected')
   }
 
   #publishHealth (): void {

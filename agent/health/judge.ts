@@ -214,6 +214,7 @@ export class HealthJudge {
         temperatureGpuC: g.last?.temperatureGpuC,
         powerMw: g.last?.powerMw,
         lost: g.last?.lost ?? false,
+        utilizationPct: g.last?.utilizationGpuPct,
       }))
     }
     return out

@@ -13,6 +13,8 @@ export function kindName (kind: CommandKind): string {
     case CommandKind.CORDON: return 'cordon'
     case CommandKind.UNCORDON: return 'uncordon'
     case CommandKind.DRAIN: return 'drain'
+    case CommandKind.SCALE: return 'scale'
+    case CommandKind.QUEUE: return 'queue'
     default: return `kind-${kind}`
   }
 }

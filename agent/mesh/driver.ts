@@ -5,13 +5,13 @@ import { create } from '@bufbuild/protobuf'
 import type { Logger } from 'pino'
 import {
   CommandAckSchema, CommandRequestSchema, CommandStatus,
-  type Command, type CommandKind, type CommandResult, type NodeMeta,
+  type Command, type CommandKind, type CommandResult, type NodeMeta, type PoolsReport,
 } from '../../proto/gen/shoal_pb.js'
 import type { HookRunner } from '../actions/hooks.js'
 import type { Alarm, WallClock } from '../lib/time.js'
 import type { Rng } from '../lib/rng.js'
 import type { Store } from '../store/store.js'
-import { MeshNode, type MeshConfig, type MeshEffects, type OwnHealth } from './node.js'
+import { MeshNode, type MeshConfig, type MeshEffects, type OwnHealth, type PoolBounds } from './node.js'
 import { MeshHost } from './p2p/host.js'
 import { MeshState } from './state.js'
 import type { NodeId } from './types.js'
@@ -35,6 +35,10 @@ export interface MeshDriverOptions {
   rng: Rng
   /** Loopback fleets (tests, `shoal demo`): gossipsub's IP-colocation penalty off for 127.0.0.1. */
   loopback?: boolean
+  /** The pools this agent would coordinate, to check `shoal scale` where it is taken. */
+  pools?: ReadonlyMap<string, PoolBounds>
+  /** Called after each batch of effects is carried out (the coordinator runtime listens). */
+  onEffects?: (fx: MeshEffects) => void
 }
 
 /** Never sleep longer than this between ticks, whatever the core says: a cheap guard against a lost wake. */
@@ -90,6 +94,7 @@ export class MeshDriver {
       persisted,
       rng: o.rng,
       now: o.clock.wallMs(),
+      ...(o.pools === undefined ? {} : { pools: o.pools }),
     })
     const driver = new MeshDriver(o, host, node, state)
     host.on('message', (from, message, channel) => {
@@ -109,11 +114,17 @@ export class MeshDriver {
   }
 
   /** An operator's cordon/uncordon/drain, through the coordinator. Resolves with its result, never rejects. */
-  async command (kind: CommandKind, target: NodeId, reason: string, timeoutMs: number): Promise<CommandResult> {
+  async command (kind: CommandKind, target: NodeId, reason: string, timeoutMs: number, value = 0): Promise<CommandResult> {
     const requestId = `${this.host.peerId.slice(-6)}-${this.#o.clock.wallMs().toString(36)}-${(++this.#requestSeq).toString(36)}`
     const answer = new Promise<CommandResult>((resolve) => { this.#waiting.set(requestId, resolve) })
-    this.#run(this.node.request(requestId, create(CommandRequestSchema, { kind, target, reason, requestId }), this.#o.clock.wallMs(), timeoutMs))
+    this.#run(this.node.request(requestId, create(CommandRequestSchema, { kind, target, reason, requestId, value }), this.#o.clock.wallMs(), timeoutMs))
     return await answer
+  }
+
+  /** The acting coordinator's pools report: gossip it and keep it. */
+  publishPools (report: PoolsReport): void {
+    if (this.#stopped) return
+    this.#run(this.node.publishPools(report))
   }
 
   /** Graceful: say goodbye (LEFT) so peers do not take us for dead, then stop the host. */
@@ -156,6 +167,7 @@ export class MeshDriver {
       this.#waiting.delete(r.requestId)
       resolve?.(r.result)
     }
+    this.#o.onEffects?.(fx)
   }
 
   async #apply (c: Command): Promise<void> {

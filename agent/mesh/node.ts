@@ -4,11 +4,11 @@
 // Inputs carry `now`; outputs are MeshEffects. The driver persists `persist` before it sends.
 import { create } from '@bufbuild/protobuf'
 import {
-  CommandAckSchema, CommandResultSchema, CommandSchema, CommandStatus, HealthState, HealthUpdateSchema, IncidentSchema,
+  CommandAckSchema, CommandKind, CommandResultSchema, CommandSchema, CommandStatus, HealthState, HealthUpdateSchema, IncidentSchema,
   PushPullSchema,
   type BootGate, type Command, type CommandAck, type CommandRequest, type CommandResult, type CoordinatorAnnounce,
   type FleetEvent, type GpuSummary, type HealthUpdate, type Incident, type MemberUpdate, type MeshMessage, type NodeMeta,
-  type PushPull, type Verdict,
+  type PoolsReport, type PushPull, type Verdict,
 } from '../../proto/gen/shoal_pb.js'
 import { CommandLedger } from '../actions/ledger.js'
 import { assert } from '../lib/assert.js'
@@ -63,7 +63,19 @@ export interface MeshEffects {
   events: FleetEvent[]
   apply: Command[]
   results: Array<{ requestId: string, result: CommandResult }>
+  /** `shoal scale` and `shoal queue set` taken by this node as the acting coordinator, for its reconciler. */
+  poolWrites: PoolWrite[]
 }
+
+export interface PoolWrite {
+  readonly kind: 'scale' | 'queue'
+  readonly pool: string
+  /** scale: nodes, or undefined to hand the pool back to its autoscaler; queue: jobs. */
+  readonly value: number | undefined
+}
+
+/** A pool's bounds, for checking `shoal scale` where it is taken (the coordinator file has them). */
+export interface PoolBounds { readonly min: number, readonly max: number }
 
 export interface OwnHealth {
   verdict: Verdict
@@ -84,6 +96,8 @@ export interface MeshNodeOptions {
   persisted: PersistedMesh | null
   rng: Rng
   now: number
+  /** The pools this node would coordinate (empty: it has no coordinator file). */
+  pools?: ReadonlyMap<string, PoolBounds>
 }
 
 export interface NodeRecord {
@@ -106,7 +120,7 @@ interface PendingRequest { cmd: CommandRequest, deadline: number, resendAt: numb
 interface IssuedCommand { command: Command, origin: NodeId, requestId: string, expires: number, resendAt: number }
 
 export function emptyEffects (): MeshEffects {
-  return { send: [], publish: [], persist: {}, events: [], apply: [], results: [] }
+  return { send: [], publish: [], persist: {}, events: [], apply: [], results: [], poolWrites: [] }
 }
 
 export class MeshNode {
@@ -132,6 +146,8 @@ export class MeshNode {
   readonly #issued = new Map<string, IssuedCommand>()
   /** Which coordinator sent each command being applied here, for the ack. */
   readonly #applying = new Map<string, NodeId>()
+  /** The latest pools report from any coordinator, by (term, seq). */
+  #pools: PoolsReport | undefined
 
   constructor (o: MeshNodeOptions) {
     this.self = o.self
@@ -239,6 +255,9 @@ export class MeshNode {
       case 'commandResult':
         this.#onCommandResult(fx, body.value)
         break
+      case 'pools':
+        if (body.value.coordinator === from) this.#onPools(fx, body.value)
+        break
     }
     // After the body: a refutation it carried already made the sender alive again. The state test
     // first keeps the common case (a live sender) free of an effects object per message.
@@ -300,6 +319,15 @@ export class MeshNode {
     return fx
   }
 
+  /** The acting coordinator's pools report: gossip it, and keep it as ours. */
+  publishPools (report: PoolsReport): MeshEffects {
+    const fx = emptyEffects()
+    assert(report.coordinator === this.self, 'publishPools: a report names its publisher as coordinator')
+    this.#onPools(fx, report)
+    fx.publish.push({ topic: 'coord', body: { case: 'pools', value: report } })
+    return fx
+  }
+
   leave (now: number): MeshEffects {
     const fx = emptyEffects()
     this.#takeMembers(fx, this.#members.leave(now), now)
@@ -314,6 +342,8 @@ export class MeshNode {
   get incarnation (): number { return this.#members.incarnation }
   get term (): number { return this.#election.term }
   get cordoned (): boolean { return this.#ledger.cordoned }
+  /** The latest pools report heard (or published), for `shoal pools` and a successor's start. */
+  get pools (): PoolsReport | undefined { return this.#pools }
 
   acting (now: number): boolean { return this.#election.acting(now) }
   coordinator (now: number): ReturnType<Election['status']> { return this.#election.status(now) }
@@ -542,6 +572,10 @@ export class MeshNode {
       this.#answer(fx, origin, this.#error('not-member', `the asking agent ${origin} is not a live member of this fleet (${originState ?? 'unknown'})`, requestId))
       return
     }
+    if (req.kind === CommandKind.SCALE || req.kind === CommandKind.QUEUE) {
+      this.#poolWrite(fx, origin, requestId, req, now)
+      return
+    }
     const target = this.#members.member(req.target)
     if (target === undefined) {
       this.#answer(fx, origin, this.#error('unknown-node', `no node ${req.target} in this fleet`, requestId))
@@ -567,6 +601,52 @@ export class MeshNode {
     this.#issued.set(id, { command, origin, requestId, expires: now + this.#o.config.commandExpiryMs, resendAt: now + this.#o.config.commandResendMs })
     fx.events.push(this.#fleet.record({ timeMs: now, node: req.target, kind: 'command', detail: `${kindName(req.kind)} issued by the coordinator${req.reason === '' ? '' : `: ${req.reason}`}`, term: command.term }))
     this.#deliver(fx, command, now)
+  }
+
+  /** `shoal scale POOL N|auto`, `shoal queue set POOL N`: checked and taken here, acknowledged at once. */
+  #poolWrite (fx: MeshEffects, origin: NodeId, requestId: string, req: CommandRequest, now: number): void {
+    const pools = this.#o.pools ?? new Map<string, PoolBounds>()
+    const bounds = pools.get(req.target)
+    if (bounds === undefined) {
+      const known = [...pools.keys()].sort().join(', ')
+      this.#answer(fx, origin, this.#error('unknown-pool', `no pool ${req.target} in the coordinator file${known === '' ? ' (it declares none)' : ` (pools: ${known})`}`, requestId))
+      return
+    }
+    const v = req.value
+    let write: PoolWrite
+    let detail: string
+    if (req.kind === CommandKind.SCALE) {
+      if (v < 0) {
+        write = { kind: 'scale', pool: req.target, value: undefined }
+        detail = `pool ${req.target} handed back to its autoscaler`
+      } else if (!Number.isInteger(v) || v < bounds.min || v > bounds.max) {
+        this.#answer(fx, origin, this.#error('out-of-bounds', `pool ${req.target} takes ${bounds.min} to ${bounds.max} nodes, not ${v}`, requestId))
+        return
+      } else {
+        write = { kind: 'scale', pool: req.target, value: v }
+        detail = `pool ${req.target} scaled to ${v}`
+      }
+    } else {
+      if (!Number.isFinite(v) || v < 0) {
+        this.#answer(fx, origin, this.#error('bad-value', `a queue depth is a number of jobs ≥ 0, not ${v}`, requestId))
+        return
+      }
+      write = { kind: 'queue', pool: req.target, value: v }
+      detail = `pool ${req.target} queue depth ${v}`
+    }
+    fx.poolWrites.push(write)
+    const id = commandId(origin, requestId, req.kind, req.target)
+    fx.events.push(this.#fleet.record({ timeMs: now, node: '', kind: 'scale', detail: `${detail}${req.reason === '' ? '' : `: ${req.reason}`}`, term: this.#election.term }))
+    const ack = create(CommandAckSchema, { id, term: this.#election.term, node: this.self, status: CommandStatus.APPLIED, detail, timeMs: now, kind: req.kind })
+    this.#answer(fx, origin, create(CommandResultSchema, { ack, term: this.#election.term, coordinator: this.self, requestId }))
+  }
+
+  #onPools (fx: MeshEffects, r: PoolsReport): void {
+    const cur = this.#pools
+    if (cur !== undefined && (r.term < cur.term || (r.term === cur.term && r.seq <= cur.seq))) return
+    this.#pools = r
+    if (r.coordinator === this.self) return // its events are already in this node's log
+    for (const e of r.events) fx.events.push(this.#fleet.record({ timeMs: e.timeMs, node: e.node, kind: e.kind, detail: e.detail, term: e.term }))
   }
 
   #deliver (fx: MeshEffects, command: Command, now: number): void {

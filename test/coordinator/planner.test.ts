@@ -25,7 +25,7 @@ t.test('an empty pool is filled to min_nodes, and a re-plan presents the same to
   t.same(kinds(first.actions), ['provision 0/1 aws', 'provision 1/1 aws'])
   const again = p.plan(input(100, [pool()], [], []))
   t.same(again.actions.map((a) => a.kind === 'provision' && a.token), first.actions.map((a) => a.kind === 'provision' && a.token), 'no new generation while a provision is unfinished')
-  t.equal(first.actions[0]!.kind === 'provision' && first.actions[0].token, provisionToken(FLEET, 'train', 0, 1))
+  t.equal(first.actions[0]?.kind === 'provision' && first.actions[0]?.token, provisionToken(FLEET, 'train', 0, 1))
 })
 
 t.test('a provision reported done counts before any listing shows it', async (t) => {
@@ -46,7 +46,7 @@ t.test('replacement: cordon and provision first, drain once the new node joined,
   t.same(kinds(early.actions), [], 'a fault is acted on after the settle time, not at first sight')
   const start = p.plan(input(1_000 + DEFAULT_PLANNER_CONFIG.replaceSettleMs, [pool()], instances, [bad, nodes[1]!]))
   t.same(kinds(start.actions), [`cordon ${bad.id}`, 'provision 0/2 aws'])
-  t.equal(start.actions[1]!.kind === 'provision' && start.actions[1].replaces, bad.id)
+  t.equal(start.actions[1]?.kind === 'provision' && start.actions[1]?.replaces, bad.id)
 
   const incoming = instance(0, 2)
   const cordoned = { ...bad, cordoned: true }

@@ -55,4 +55,10 @@ export const WIRE_LIMITS = {
    * Shoal targets 10,000 nodes (DESIGN.md §10). The byte limit binds long before this for updates.
    */
   fleetNodes: 16_384,
+  /** Pools in a pools report: a fleet has a handful. */
+  pools: 256,
+  /** Slots summed over a pools report: each pool's max_nodes plus replacements; 10,000-node fleets fit. */
+  poolSlots: 16_384,
+  /** Coordinator events carried in one pools report (reconciler maxReportEvents is 32). */
+  poolEvents: 256,
 } as const

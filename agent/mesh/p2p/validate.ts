@@ -28,7 +28,7 @@ export type Channel = Topic | 'direct'
 export const CHANNEL_BODIES: Readonly<Record<Channel, ReadonlySet<BodyCase>>> = {
   members: new Set(['member']),
   health: new Set(['health']),
-  coord: new Set(['coordinator']),
+  coord: new Set(['coordinator', 'pools']),
   direct: new Set([
     'member', 'ping', 'ack', 'nack', 'pingReq', 'pushPull', 'voteRequest', 'voteReply', 'leaseRenew', 'leaseAck',
     'command', 'commandAck', 'commandRequest', 'commandResult',
@@ -120,13 +120,23 @@ function checkBody (body: Body, sender: NodeId): string | undefined {
         id('command.target', v.target) ?? time('command.timeMs', v.timeMs)
     }
     case 'commandAck': return self('commandAck.node', body.value.node, sender) ?? commandAck(body.value, 'commandAck')
-    case 'commandRequest': return text('commandRequest.target', body.value.target, 253)
+    case 'commandRequest': return text('commandRequest.target', body.value.target, 253) ?? finite('commandRequest.value', body.value.value)
+    case 'pools': {
+      const v = body.value
+      return self('pools.coordinator', v.coordinator, sender) ?? counter('pools.term', v.term) ?? counter('pools.seq', v.seq) ??
+        time('pools.timeMs', v.timeMs) ?? most('pools.pools', v.pools.length, L.pools) ??
+        most('pools.slots', v.pools.reduce((n, p) => n + p.slots.length, 0), L.poolSlots) ?? most('pools.events', v.events.length, L.poolEvents)
+    }
     case 'commandResult': {
       const v = body.value
       return counter('commandResult.term', v.term) ?? optionalId('commandResult.coordinator', v.coordinator) ??
         (v.ack === undefined ? undefined : commandAck(v.ack, 'commandResult.ack'))
     }
   }
+}
+
+function finite (at: string, v: number): string | undefined {
+  return Number.isFinite(v) ? undefined : `${at} ${v} is not a finite number`
 }
 
 function pushPull (v: PushPull): string | undefined {

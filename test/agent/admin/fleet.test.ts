@@ -14,12 +14,13 @@ import {
   NodeRequestSchema,
   NodesRequestSchema,
   NodeViewSchema,
+  PoolsRequestSchema,
   StatusRequestSchema,
   type AdminRequest,
   type AdminResponse,
   type NodeView,
 } from '../../../proto/gen/shoal_pb.js'
-import { fleetHandler, MAX_EVENTS_LIMIT, nodeSummary, resolveNode } from '../../../agent/admin/fleet.js'
+import { fleetHandler, MAX_EVENTS_LIMIT, MAX_SCALE_NODES, nodeSummary, resolveNode } from '../../../agent/admin/fleet.js'
 import { ADMIN_PROTOCOL_VERSION } from '../../../agent/admin/protocol.js'
 import { errorOf } from './fixtures/support.js'
 import { applied, FakeReader, FakeWriter, failedResult, fleetNodes, IDS, T0 } from './fixtures/fleet.js'
@@ -30,8 +31,9 @@ const nodes = (pool = ''): AdminRequest => req({ case: 'nodes', value: create(No
 const node = (id: string): AdminRequest => req({ case: 'node', value: create(NodeRequestSchema, { id }) })
 const events = (q: { sinceMs?: number, limit?: number, node?: string } = {}): AdminRequest => req({ case: 'events', value: create(EventsRequestSchema, q) })
 const coordinator = req({ case: 'coordinator', value: create(CoordinatorRequestSchema) })
-const command = (kind: CommandKind, target: string, reason = 'maintenance'): AdminRequest =>
-  req({ case: 'command', value: create(AdminCommandSchema, { kind, target, reason }) })
+const command = (kind: CommandKind, target: string, reason = 'maintenance', value = 0): AdminRequest =>
+  req({ case: 'command', value: create(AdminCommandSchema, { kind, target, reason, value }) })
+const pools = req({ case: 'pools', value: create(PoolsRequestSchema) })
 
 type Case = NonNullable<AdminResponse['response']['case']>
 type ValueOf<C extends Case> = Extract<AdminResponse['response'], { case: C }>['value']
@@ -112,7 +114,7 @@ t.test('requests it does not handle resolve to undefined', async (t) => {
 
 t.test('mesh off: every fleet request answers mesh-off', async (t) => {
   const off = fleetHandler(undefined, undefined)
-  for (const r of [status, nodes(), node('gpu-a'), events(), coordinator, command(CommandKind.CORDON, 'gpu-a')]) {
+  for (const r of [status, nodes(), node('gpu-a'), events(), coordinator, pools, command(CommandKind.CORDON, 'gpu-a'), command(CommandKind.SCALE, 'h100', 'x', 4)]) {
     const e = errorOf(await off(r) as AdminResponse)
     t.equal(e?.code, 'mesh-off', r.request.case ?? '')
     t.match(e?.message, /this agent runs without a mesh \(mesh\.key_file is not set in its config\)/)
@@ -193,17 +195,18 @@ t.test('commands: validated, the target resolved to a peer id, the result passed
   const writer = new FakeWriter()
   const h = fleetHandler(new FakeReader(), writer)
   const r = answer(await h(command(CommandKind.DRAIN, 'cpu', 'replace: xid 79')), 'command')
-  t.same(writer.calls, [{ kind: CommandKind.DRAIN, target: IDS.d, reason: 'replace: xid 79' }])
+  t.same(writer.calls, [{ kind: CommandKind.DRAIN, target: IDS.d, reason: 'replace: xid 79', value: 0 }])
   t.same([r.term, r.ack?.status, r.ack?.node, r.ack?.detail], [7, 1, IDS.d, 'no hook configured'])
   const bad: Array<[AdminRequest, string, string]> = [
-    [command(CommandKind.UNSPECIFIED, 'gpu-a'), 'bad-request', 'command kind 0 is not one this agent takes (cordon, uncordon, drain)'],
-    [command(7 as CommandKind, 'gpu-a'), 'bad-request', 'command kind 7 is not one this agent takes (cordon, uncordon, drain)'],
+    [command(CommandKind.UNSPECIFIED, 'gpu-a'), 'bad-request', 'command kind 0 is not one this agent takes (cordon, uncordon, drain, scale, queue)'],
+    [command(7 as CommandKind, 'gpu-a'), 'bad-request', 'command kind 7 is not one this agent takes (cordon, uncordon, drain, scale, queue)'],
     [command(CommandKind.CORDON, ''), 'bad-request', 'no target given: a peer id, a node name, or a unique prefix of either'],
     [command(CommandKind.CORDON, 't'.repeat(300)), 'bad-request', 'a target is at most 256 characters, got 300'],
     [command(CommandKind.CORDON, 'gpu-a', 'r'.repeat(1025)), 'bad-request', 'a reason is at most 1024 characters, got 1025'],
     [command(CommandKind.CORDON, 'gpu-a', 'two\nlines'), 'bad-request', 'a reason is one line of text, without control characters'],
     [command(CommandKind.CORDON, 'gpu'), 'ambiguous-node', `"gpu" matches 3 nodes: gpu-a (${IDS.a}), gpu-b (${IDS.b}), gpu-c (${IDS.c}); give more of the name or the id`],
     [command(CommandKind.UNCORDON, 'gpu-q'), 'unknown-node', 'no node matches "gpu-q" (did you mean gpu-a, gpu-b, gpu-c?)'],
+    [command(CommandKind.CORDON, 'gpu-a', 'x', 3), 'bad-request', 'value is for scale and queue only; a cordon takes none, got 3'],
   ]
   for (const [request, code, message] of bad) t.same(errorOf(await h(request) as AdminResponse), { code, message }, message)
   t.equal(writer.calls.length, 1, 'nothing invalid reached the writer')
@@ -223,6 +226,83 @@ t.test('commands: a result with error_code is an AdminError with that code and m
   t.equal(failed.ack?.status, 2, 'a FAILED ack is an answer, not an error: the CLI says what failed')
   writer.next = () => { throw new Error('mesh stopped') }
   await t.rejects(h(command(CommandKind.CORDON, 'gpu-a')), /mesh stopped/, 'a throw is left to dispatch (internal)')
+})
+
+t.test('pools: the coordinator\'s report without its events; none heard is an empty answer, not an error', async (t) => {
+  const reader = new FakeReader()
+  const h = fleetHandler(reader, undefined)
+  const r = answer(await h(pools), 'pools').report
+  t.same([r?.term, r?.coordinator, r?.seq, r?.pools.map((p) => p.name)], [7, IDS.b, 12, ['h100', 'a100']])
+  t.same([r?.pools[0]?.scale, r?.pools[0]?.slots.length, r?.pools[1]?.queueDepth, r?.pools[1]?.breakerOpen], [3, 3, 12.5, true])
+  t.same(r?.events, [], 'the coordinator\'s events are for shoal events')
+  t.equal(reader.report?.events.length, 1, 'the reader\'s report is not touched')
+  reader.report = undefined
+  const none = answer(await h(pools), 'pools')
+  t.equal(none.report, undefined)
+})
+
+t.test('scale and queue: the pool named as given, the value passed through; node commands send 0', async (t) => {
+  const writer = new FakeWriter()
+  const h = fleetHandler(new FakeReader(), writer)
+  const rows: Array<[CommandKind, string, number]> = [
+    [CommandKind.SCALE, 'h100', 4],
+    [CommandKind.SCALE, 'h100', 0],
+    [CommandKind.SCALE, 'a100', -1],
+    [CommandKind.SCALE, 'a100', MAX_SCALE_NODES],
+    [CommandKind.QUEUE, 'a100', 120],
+    [CommandKind.QUEUE, 'a100', 0],
+    [CommandKind.QUEUE, 'gpu_pool-2', 2.5],
+  ]
+  for (const [kind, pool, value] of rows) {
+    const r = answer(await h(command(kind, pool, 'load test', value)), 'command')
+    t.same(writer.calls.at(-1), { kind, target: pool, reason: 'load test', value }, `${kind} ${pool} ${value}`)
+    t.equal(r.ack?.node, pool)
+  }
+  t.equal(writer.calls.length, rows.length)
+  // A pool that is also a node's name prefix is still the pool: scale never resolves nodes.
+  await h(command(CommandKind.SCALE, 'gpu-a', '', 2))
+  t.equal(writer.calls.at(-1)?.target, 'gpu-a')
+})
+
+t.test('scale and queue: bad values and pool names are bad requests naming the field; nothing is sent (table)', async (t) => {
+  const writer = new FakeWriter()
+  const h = fleetHandler(new FakeReader(), writer)
+  const scale = (v: number): string => `value: a scale is a whole number of nodes from 0 to ${MAX_SCALE_NODES}, or -1 to hand the pool back to its autoscaler; got ${v}`
+  const queue = (v: number): string => `value: a queue depth is a number of jobs, 0 or more; got ${v}`
+  const bad: Array<[AdminRequest, string]> = [
+    [command(CommandKind.SCALE, 'h100', '', 2.5), scale(2.5)],
+    [command(CommandKind.SCALE, 'h100', '', -2), scale(-2)],
+    [command(CommandKind.SCALE, 'h100', '', MAX_SCALE_NODES + 1), scale(MAX_SCALE_NODES + 1)],
+    [command(CommandKind.SCALE, 'h100', '', Number.NaN), scale(Number.NaN)],
+    [command(CommandKind.SCALE, 'h100', '', Number.POSITIVE_INFINITY), scale(Number.POSITIVE_INFINITY)],
+    [command(CommandKind.QUEUE, 'h100', '', -0.5), queue(-0.5)],
+    [command(CommandKind.QUEUE, 'h100', '', Number.NaN), queue(Number.NaN)],
+    [command(CommandKind.QUEUE, 'h100', '', Number.POSITIVE_INFINITY), queue(Number.POSITIVE_INFINITY)],
+    [command(CommandKind.QUEUE, 'h100', '', -1), queue(-1)],
+    [command(CommandKind.SCALE, '', '', 2), 'no target given: a pool name'],
+    [command(CommandKind.QUEUE, 'p'.repeat(64), '', 2), 'target pool name is at most 63 characters, got 64'],
+    [command(CommandKind.SCALE, 'H100', '', 2), 'target "H100" is not a pool name (lower-case letters, digits, "_", "-")'],
+    [command(CommandKind.SCALE, 'h100-', '', 2), 'target "h100-" is not a pool name (lower-case letters, digits, "_", "-")'],
+    [command(CommandKind.SCALE, 'h100', 'two\nlines', 2), 'a reason is one line of text, without control characters'],
+    [command(CommandKind.QUEUE, 'h100', 'r'.repeat(1025), 2), 'a reason is at most 1024 characters, got 1025'],
+  ]
+  for (const [request, message] of bad) t.same(errorOf(await h(request) as AdminResponse), { code: 'bad-request', message }, message)
+  t.same(writer.calls, [], 'nothing invalid reached the writer')
+})
+
+t.test('scale and queue: the coordinator\'s pool errors come back as they are', async (t) => {
+  const writer = new FakeWriter()
+  const h = fleetHandler(new FakeReader(), writer)
+  const rows: Array<[string, string]> = [
+    ['unknown-pool', 'no pool h200 in the coordinator file (pools: a100, h100)'],
+    ['out-of-bounds', 'pool h100 takes 2 to 8 nodes, not 9'],
+    ['bad-value', 'a queue depth is a number of jobs ≥ 0, not -1'],
+    ['no-coordinator', 'no coordinator known'],
+  ]
+  for (const [code, message] of rows) {
+    writer.next = () => failedResult(code, message)
+    t.same(errorOf(await h(command(CommandKind.SCALE, 'h100', '', 9)) as AdminResponse), { code, message })
+  }
 })
 
 t.test('nodeSummary keeps what a table shows, drops the detail', async (t) => {

@@ -48,7 +48,7 @@ t.test('cordon, uncordon, drain: resolved first, sent by peer id, acknowledged; 
     t.equal(r.code, 0, r.err)
     t.equal(r.err, '')
     t.equal(r.out, `${done} gpu-a (${IDS.a}): applied in term 7\n  no hook configured\n`)
-    t.same(writer.calls, [{ kind, target: IDS.a, reason: `shoal ${verb} by alice` }], `${verb}: the default reason names the operator`)
+    t.same(writer.calls, [{ kind, target: IDS.a, reason: `shoal ${verb} by alice`, value: 0 }], `${verb}: the default reason names the operator`)
   }
   t.same(requests.slice(-2).map((r) => r.request.case), ['node', 'command'], 'a node lookup, then the command')
 })
@@ -57,7 +57,7 @@ t.test('--reason is sent; SUDO_USER names the operator behind sudo; an ack witho
   writer.next = (kind, target) => applied(kind, target, CommandStatus.APPLIED, '')
   const r = await run(['cordon', 'E5f6g7h8', '--reason', 'rack r12 maintenance'])
   t.equal(r.out, `cordoned gpu-b (${IDS.b}): applied in term 7\n`)
-  t.same(writer.calls.at(-1), { kind: CommandKind.CORDON, target: IDS.b, reason: 'rack r12 maintenance' })
+  t.same(writer.calls.at(-1), { kind: CommandKind.CORDON, target: IDS.b, reason: 'rack r12 maintenance', value: 0 })
   await run(['uncordon', 'gpu-b'], { USER: 'root', SUDO_USER: 'bob' })
   t.equal(writer.calls.at(-1)?.reason, 'shoal uncordon by bob')
   await run(['uncordon', 'gpu-b'], {})

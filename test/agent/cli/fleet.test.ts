@@ -256,7 +256,8 @@ t.test('usage errors exit 2 and send nothing', async (t) => {
   t.equal(requests.length, 0)
   const help = await run(['--help'])
   t.match(help.out, /events \[--since 10m\|TIME\] \[--limit N\] \[--node ID\]/)
-  t.match(help.out, /3 unknown or ambiguous node, 4 no mesh on this agent, 5 no coordinator, 6 refused,/)
+  t.match(help.out, /3 unknown or ambiguous node or unknown pool, 4 no mesh on this agent, 5 no coordinator,\n/)
+  t.match(help.out, /scale POOL N\|auto \[--reason TEXT\]/)
 })
 
 t.test('docs/cli.md lists every fleet exit code', async (t) => {

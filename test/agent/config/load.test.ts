@@ -21,7 +21,7 @@ function issuesOf (text: string): Array<{ path: string, message: string }> {
 t.test('an empty file is every default', async (t) => {
   const c = load('')
   t.same(c, {
-    node: { name: 'host-a', pool: 'default', labels: {}, expect: { gpus: null, model: null } },
+    node: { name: 'host-a', pool: 'default', instanceId: null, labels: {}, expect: { gpus: null, model: null } },
     nvml: { library: 'libnvidia-ml.so.1' },
     sampling: { intervalMs: 1000, dedupWindowMs: 10_000, eventWaitMs: 500, eventQueue: 1024 },
     kmsg: { enabled: true, path: '/dev/kmsg' },
@@ -35,6 +35,7 @@ t.test('an empty file is every default', async (t) => {
     hooks: {
       cordon: null, uncordon: null, drain: null, drainStatus: null, timeoutMs: 30_000, drainTimeoutMs: 600_000, drainPollMs: 5000,
     },
+    coordinator: { file: null },
     log: { level: 'info' },
   })
   t.same(load('# only a comment\n'), c, 'comments only')
@@ -60,7 +61,7 @@ metrics: { listen: "[::1]:9500" }
 admin: { socket: /run/x.sock, mode: "640" }
 log: { level: trace }
 `)
-  t.same(c.node, { name: 'gpu-17', pool: 'h100-a', labels: { 'topology.kubernetes.io/zone': 'us-east-1a', rack: '12' }, expect: { gpus: 8, model: 'H100' } })
+  t.same(c.node, { name: 'gpu-17', pool: 'h100-a', instanceId: null, labels: { 'topology.kubernetes.io/zone': 'us-east-1a', rack: '12' }, expect: { gpus: 8, model: 'H100' } })
   t.same(c.sampling, { intervalMs: 250, dedupWindowMs: 0, eventWaitMs: 1000, eventQueue: 16 })
   t.same(c.health, { policy: '/etc/shoal/policy.yaml', watch: false, burstGapMs: 3_600_000 })
   t.same(c.store.journal, { maxEntries: 1000, maxAgeMs: 5_400_000 })
@@ -158,6 +159,8 @@ const bad: Array<[string, string, RegExp]> = [
   ['kmsg.enabled', '1', /expected true or false, got 1$/],
   ['kmsg.path', 'dev/kmsg', /"dev\/kmsg" is not an absolute path/],
   ['health.policy', 'policy.yaml', /"policy.yaml" is not an absolute path/],
+  ['coordinator.file', 'pools.yaml', /"pools.yaml" is not an absolute path/],
+  ['node.instance_id', '"i 0abc"', /is not a cloud instance id/],
   ['health.policy', '5', /expected an absolute path, got 5/],
   ['health.watch', '"true"', /expected true or false, got "true"/],
   ['health.burst_gap', '1s', /must be 10s\.\.1h, got 1s/],

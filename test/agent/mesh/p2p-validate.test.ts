@@ -3,7 +3,7 @@
 import t from 'tap'
 import { create, toBinary } from '@bufbuild/protobuf'
 import {
-  AckSchema, BootGateSchema, CommandAckSchema, CommandRequestSchema, CommandResultSchema, CommandSchema,
+  AckSchema, BootGateSchema, CommandAckSchema, CommandRequestSchema, CommandResultSchema, CommandSchema, PoolsReportSchema,
   CoordinatorAnnounceSchema, CouncilSchema, DigestEntrySchema, GpuSummarySchema, HealthUpdateSchema,
   IncidentSchema, LeaseAckSchema, LeaseRenewSchema, MemberState, MemberUpdateSchema, MeshMessageSchema,
   NackSchema, NodeMetaSchema, PingReqSchema, PingSchema, PushPullSchema, ReasonSchema, VerdictSchema,
@@ -40,6 +40,7 @@ const VALID: Record<BodyCase, () => Body> = {
   commandAck: () => ({ case: 'commandAck', value: create(CommandAckSchema, { id: 'c1', term: 5, node: A, status: 1, timeMs: NOW }) }),
   commandRequest: () => ({ case: 'commandRequest', value: create(CommandRequestSchema, { kind: 1, target: 'gpu-host-17', requestId: 'r1' }) }),
   commandResult: () => ({ case: 'commandResult', value: create(CommandResultSchema, { term: 5, coordinator: A, requestId: 'r1' }) }),
+  pools: () => ({ case: 'pools', value: create(PoolsReportSchema, { term: 5, coordinator: A, seq: 1, timeMs: NOW }) }),
 }
 const CASES = Object.keys(VALID) as BodyCase[]
 
@@ -77,8 +78,8 @@ t.test('every body kind is accepted on its channel and rejected on every other',
   }
   t.same([...CHANNEL_BODIES.members], ['member'])
   t.same([...CHANNEL_BODIES.health], ['health'])
-  t.same([...CHANNEL_BODIES.coord], ['coordinator'])
-  t.equal(CASES.filter((c) => CHANNEL_BODIES.direct.has(c)).length, CASES.length - 2, 'direct carries the rest, and member updates')
+  t.same([...CHANNEL_BODIES.coord], ['coordinator', 'pools'])
+  t.equal(CASES.filter((c) => CHANNEL_BODIES.direct.has(c)).length, CASES.length - 3, 'direct carries the rest, and member updates')
   t.ok(CHANNEL_BODIES.direct.has('member'), 'a suspicion or a dead record goes straight to the node it names, so it can refute')
 })
 
@@ -92,6 +93,7 @@ t.test('body-level identity: a body speaks only for its sender', async (t) => {
     ['leaseRenew.coordinator', edited('leaseRenew', (v) => { v.coordinator = B })],
     ['leaseAck.voter', edited('leaseAck', (v) => { v.voter = B })],
     ['command.coordinator', edited('command', (v) => { v.coordinator = B })],
+    ['pools.coordinator', edited('pools', (v) => { v.coordinator = B })],
     ['commandAck.node', edited('commandAck', (v) => { v.node = B })],
   ]
   for (const [field, body] of rows) {

@@ -4,11 +4,11 @@
 // (persist, send, publish, events, apply, results), injects faults, and records a trace. After every
 // event it checks the key safety invariant: never two agents acting as coordinator at one instant.
 import { create } from '@bufbuild/protobuf'
-import { CommandAckSchema, CommandRequestSchema, CommandStatus, MemberState, MemberUpdateSchema, NodeMetaSchema, PushPullSchema, type CommandAck, type CommandKind, type CommandResult } from '../../../proto/gen/shoal_pb.js'
+import { CommandAckSchema, CommandRequestSchema, CommandStatus, MemberState, MemberUpdateSchema, NodeMetaSchema, PushPullSchema, type CommandAck, type CommandKind, type CommandResult, type NodeMeta } from '../../../proto/gen/shoal_pb.js'
 import { assert } from '../../../agent/lib/assert.js'
 import type { Rng } from '../../../agent/lib/rng.js'
 import type { ElectionState } from '../../../agent/mesh/election/election.js'
-import { DEFAULT_MESH_CONFIG, MeshNode, type MeshConfig, type MeshEffects, type OwnHealth, type PersistedMesh } from '../../../agent/mesh/node.js'
+import { DEFAULT_MESH_CONFIG, MeshNode, type MeshConfig, type MeshEffects, type OwnHealth, type PersistedMesh, type PoolBounds } from '../../../agent/mesh/node.js'
 import type { Body, NodeId, Topic } from '../../../agent/mesh/types.js'
 import { Scheduler } from './clock.js'
 import { deepFreeze, Wire, type WireMode } from './envelope.js'
@@ -71,6 +71,14 @@ export interface SimFleetOptions {
    * 'hold': publish it once connected, as a driver that queued it would.
    */
   earlyPublish?: 'drop' | 'hold'
+  /** Each agent's NodeMeta at boot (default simMeta); setMeta changes it for the next boot. */
+  meta?: (i: number, eligible: boolean) => NodeMeta
+  /** Pool bounds each MeshNode checks `shoal scale` against. */
+  pools?: ReadonlyMap<string, PoolBounds>
+  /** Agents start() and startKnown() boot: 0..bootOnStart-1 (default all); the rest are spare hosts for boot(). */
+  bootOnStart?: number
+  /** Called after an agent's effects are carried out (the simulated coordinator runtime listens). */
+  onEffects?: (i: number, fx: MeshEffects) => void
 }
 
 /** A predicate over agents, evaluated after each input an agent processes; records when it first held. */
@@ -141,13 +149,17 @@ export class SimFleet {
   /** Gossip published before the agent had any connection, dropped (earlyPublish 'drop'). */
   earlyDropped = 0
 
-  readonly #o: Required<Omit<SimFleetOptions, 'mesh' | 'link' | 'gossip' | 'wire' | 'checkEvery' | 'skipKinds' | 'bootstrap' | 'connections' | 'maxConnections'>>
+  readonly #o: Required<Omit<SimFleetOptions, 'mesh' | 'link' | 'gossip' | 'wire' | 'checkEvery' | 'skipKinds' | 'bootstrap' | 'connections' | 'maxConnections' | 'meta' | 'pools' | 'onEffects' | 'bootOnStart'>>
   /** 'contact' mode: each agent's open connections, least recently used first. */
   readonly #conns: Array<Map<number, true>> | undefined
   readonly #maxConnections: number
   /** 'contact' mode: connections opened (dials that succeeded). */
   dials = 0
   readonly #bootstrap: { redialMinMs: number, redialMaxMs: number, connectionTimeoutMs: number }
+  readonly #meta: NodeMeta[]
+  readonly #pools: ReadonlyMap<string, PoolBounds> | undefined
+  readonly #onEffects: ((i: number, fx: MeshEffects) => void) | undefined
+  readonly #bootOnStart: number
   /** Per (agent, seed): the bootstrap link is up. Index i * seeds + s. */
   readonly #seedLink: Uint8Array
   readonly wire: Wire
@@ -215,6 +227,10 @@ export class SimFleet {
       },
     })
     assert(new Set(this.ids).size === this.n, 'simulated peer ids collide')
+    this.#meta = Array.from({ length: this.n }, (_, i) => (o.meta ?? simMeta)(i, i < this.#o.eligible))
+    this.#pools = o.pools
+    this.#onEffects = o.onEffects
+    this.#bootOnStart = Math.min(o.bootOnStart ?? this.n, this.n)
     this.#nodes = new Array<MeshNode | undefined>(this.n)
     this.#stores = new Array<Store | undefined>(this.n)
     this.#life = new Uint32Array(this.n)
@@ -238,13 +254,34 @@ export class SimFleet {
 
   get now (): number { return this.sched.now }
 
+  /** The meta agent i boots with next (a spare host about to run a new instance's agent). */
+  setMeta (i: number, meta: NodeMeta): void {
+    this.#checkIndex(i)
+    this.#meta[i] = meta
+  }
+
+  meta (i: number): NodeMeta { return this.#meta[i]! }
+
+  /** Boot one agent now (one not started by start(), or after a kill). */
+  boot (i: number): void {
+    this.#checkIndex(i)
+    if (this.hosts.isAlive(i)) return
+    this.#boot(i)
+  }
+
+  /** Hand agent i an input of the caller's (the simulated coordinator runtime's), with its effects carried out. */
+  drive (i: number, fn: (node: MeshNode, now: number) => MeshEffects): void {
+    this.#checkIndex(i)
+    this.#input(i, fn)
+  }
+
   // ---- lifecycle ----------------------------------------------------------------------------------
 
   /** Schedules every agent's boot (agent 0 at now, the others spread) and the gossip heartbeat. */
   start (): void {
     const t0 = this.sched.now
     this.gossip.start()
-    for (let i = 0; i < this.n; i++) {
+    for (let i = 0; i < this.#bootOnStart; i++) {
       const at = i === 0 ? t0 : t0 + this.#fleetRng.next() * this.#o.startSpreadMs
       this.sched.at(at, () => { this.#boot(i) })
     }
@@ -258,11 +295,11 @@ export class SimFleet {
    */
   startKnown (): void {
     this.gossip.start()
-    const members = deepFreeze(this.ids.map((id, i) => create(MemberUpdateSchema, {
-      node: id, state: MemberState.ALIVE, incarnation: 1, reporter: id, addrs: [simAddr(i)], meta: simMeta(i, i < this.#o.eligible),
+    const members = deepFreeze(this.ids.slice(0, this.#bootOnStart).map((id, i) => create(MemberUpdateSchema, {
+      node: id, state: MemberState.ALIVE, incarnation: 1, reporter: id, addrs: [simAddr(i)], meta: this.#meta[i]!,
     })))
     const body: Body = { case: 'pushPull', value: deepFreeze(create(PushPullSchema, { members, reply: true })) }
-    for (let i = 0; i < this.n; i++) this.#boot(i, body)
+    for (let i = 0; i < this.#bootOnStart; i++) this.#boot(i, body)
   }
 
   /** kill -9 / host loss: the process and everything in flight to it is gone; its store stays. */
@@ -418,7 +455,7 @@ export class SimFleet {
     const node = new MeshNode({
       self: this.ids[i]!,
       fleet: this.fleet,
-      meta: simMeta(i, i < this.#o.eligible),
+      meta: this.#meta[i]!,
       addrs: [simAddr(i)],
       eligible: i < this.#o.eligible,
       found: i === 0,
@@ -426,6 +463,7 @@ export class SimFleet {
       persisted,
       rng: stream(this.seed, `node:${i}:${life}`),
       now,
+      ...(this.#pools === undefined ? {} : { pools: this.#pools }),
     })
     this.#nodes[i] = node
     this.hosts.setUp(i)
@@ -543,6 +581,7 @@ export class SimFleet {
       }
     }
     for (const r of fx.results) this.results.push({ t: this.sched.now, at: i, requestId: r.requestId, result: r.result })
+    this.#onEffects?.(i, fx)
   }
 
   #persist (i: number, p: MeshEffects['persist']): void {

@@ -1,0 +1,357 @@
+// The coordinator's loop as a deterministic core: when to list each provider, the planner's plan,
+// which actions are already in flight, the scalers, and the pools report the coordinator gossips.
+// It returns calls for the driver to make (the agent: real SDKs; the simulator: the fake cloud on
+// virtual time) and is told how each went. Nothing here awaits or reads a clock.
+import { create } from '@bufbuild/protobuf'
+import { FleetEventSchema, PoolsReportSchema, type FleetEvent, type PoolStatus, type PoolsReport } from '../proto/gen/shoal_pb.js'
+import { assert } from '../agent/lib/assert.js'
+import { Scaler } from './autoscale/scaler.js'
+import type { ObservedNode } from './observed.js'
+import { DEFAULT_PLANNER_CONFIG, Planner, type Action, type PlannerConfig } from './planner.js'
+import type { PoolSpec } from './pool.js'
+import type { Instance, InstanceRef, ProviderErrorClass, ProvisionRequest } from './providers/provider.js'
+
+export interface ReconcilerConfig {
+  /** Plan this often even when nothing in the mesh changed (timeouts, backoffs, boot deadlines). Default 1 s. */
+  readonly planIntervalMs: number
+  /**
+   * List every provider this often. Listing is the truth about instances, but rate-limited
+   * (Lambda: ~1 request/s for the whole account); between listings the planner trusts what the
+   * driver reported. Default 30 s.
+   */
+  readonly listIntervalMs: number
+  /** Gossip the pools report at least this often (and at once when it changes). Default 10 s. */
+  readonly reportIntervalMs: number
+  /** A cordon or drain not reflected in the node's health after this long is asked again. Default 10 s. */
+  readonly commandRetryMs: number
+  /** Coordinator events carried per pools report (the rest are only in this agent's events). */
+  readonly maxReportEvents: number
+  readonly planner: PlannerConfig
+}
+
+export const DEFAULT_RECONCILER_CONFIG: ReconcilerConfig = {
+  planIntervalMs: 1_000,
+  listIntervalMs: 30_000,
+  reportIntervalMs: 10_000,
+  commandRetryMs: 10_000,
+  maxReportEvents: 32,
+  planner: DEFAULT_PLANNER_CONFIG,
+}
+
+export type Call =
+  | { readonly key: string, readonly kind: 'list', readonly provider: string }
+  | {
+    readonly key: string, readonly kind: 'provision', readonly provider: string, readonly request: ProvisionRequest, readonly action: Extract<Action, { kind: 'provision' }>
+    /** A replacement: how long since the planner first saw the fault (ms). */
+    readonly faultAgeMs: number | undefined
+  }
+  | { readonly key: string, readonly kind: 'terminate', readonly provider: string, readonly ref: InstanceRef, readonly action: Extract<Action, { kind: 'terminate' }> }
+
+/** A coordinator event, and the webhook kind (coordinator/webhook.ts) it is, if any. */
+export interface CoordinatorEvent { readonly event: FleetEvent, readonly pool: string, readonly hook: string | undefined }
+
+export interface NodeCommand { readonly key: string, readonly kind: 'cordon' | 'drain', readonly node: string, readonly reason: string }
+
+export interface ReconcileEffects {
+  calls: Call[]
+  commands: NodeCommand[]
+  /** Publish this on the coord topic. */
+  report: PoolsReport | undefined
+  events: FleetEvent[]
+}
+
+export type CallOutcome =
+  | { readonly ok: true, readonly instance?: Instance, readonly instances?: Instance[] }
+  | { readonly ok: false, readonly errorClass: ProviderErrorClass, readonly code: string, readonly message: string }
+
+/** Counters for metrics (coordinator/metrics.ts) and benchmarks. */
+export interface ReconcilerStats {
+  provisions: number
+  provisionFailures: Partial<Record<ProviderErrorClass, number>>
+  terminations: number
+  backoffs: number
+  /** Fault first seen by the planner → its replacement provision sent, ms, most recent last (bounded). */
+  replacementRequestMs: number[]
+}
+
+export interface ReconcilerOptions {
+  readonly fleet: string
+  readonly self: string
+  readonly pools: readonly PoolSpec[]
+  /** Provider names, in the order they are listed. */
+  readonly providers: readonly string[]
+  readonly config: ReconcilerConfig
+}
+
+const MAX_LATENCY_SAMPLES = 4096
+
+function emptyEffects (): ReconcileEffects {
+  return { calls: [], commands: [], report: undefined, events: [] }
+}
+
+export class Reconciler {
+  readonly #o: ReconcilerOptions
+  #planner: Planner
+  #scalers = new Map<string, Scaler>()
+  #term = 0
+  #active = false
+  #seq = 0
+  #nextPlanAt = 0
+  #nextReportAt = 0
+  #lastReportKey = ''
+  readonly #listed = new Map<string, Instance[]>()
+  readonly #listedAt = new Map<string, number>()
+  readonly #inFlight = new Map<string, Call>()
+  readonly #commandsAt = new Map<string, number>()
+  readonly #queue = new Map<string, { depth: number, at: number }>()
+  readonly #scale = new Map<string, number>()
+  readonly #pendingEvents: CoordinatorEvent[] = []
+  /** Events since the last pools report, which carries them to every agent's `shoal events`. */
+  readonly #reportEvents: FleetEvent[] = []
+  /** Nodes whose replace-class fault the planner has seen, and since when (for replacementRequestMs). */
+  readonly #faultSeen = new Map<string, number>()
+  #lastPools: PoolStatus[] = []
+  readonly stats: ReconcilerStats = { provisions: 0, provisionFailures: {}, terminations: 0, backoffs: 0, replacementRequestMs: [] }
+
+  constructor (o: ReconcilerOptions) {
+    assert(new Set(o.pools.map((p) => p.name)).size === o.pools.length, 'pool names must be unique')
+    this.#o = o
+    this.#planner = new Planner(o.fleet, o.config.planner)
+  }
+
+  get active (): boolean { return this.#active }
+  get pools (): readonly PoolStatus[] { return this.#lastPools }
+
+  /** This agent became the acting coordinator of `term`; `last` is the last pools report it heard. */
+  activate (term: number, last: PoolsReport | undefined, now: number): void {
+    this.#active = true
+    this.#term = term
+    // Fresh soft state: what the predecessor knew comes back from the clouds, the mesh and its report.
+    this.#planner = new Planner(this.#o.fleet, this.#o.config.planner)
+    this.#scalers = new Map(this.#o.pools.map((p) => [p.name, new Scaler(p.autoscaler, p.minNodes, p.maxNodes)]))
+    this.#inFlight.clear()
+    this.#commandsAt.clear()
+    this.#listed.clear()
+    this.#listedAt.clear()
+    this.#faultSeen.clear()
+    if (last !== undefined) {
+      this.#planner.seed(last)
+      this.#seq = last.term === term ? last.seq : 0
+      for (const p of last.pools) {
+        if (p.scale !== undefined) this.#scale.set(p.name, p.scale)
+        if (p.queueDepth !== undefined) this.#queue.set(p.name, { depth: p.queueDepth, at: p.queueSetMs })
+      }
+    }
+    for (const [pool, n] of this.#scale) this.#scalers.get(pool)?.setOverride(n, now)
+    this.#nextPlanAt = now
+    this.#nextReportAt = now
+    this.#event(now, '', 'coordinator', `coordinating ${this.#o.pools.length} pools in term ${term}`)
+  }
+
+  /** Lost the lease: stop deciding. Calls still running finish; their results are ignored. */
+  deactivate (now: number): void {
+    if (!this.#active) return
+    this.#active = false
+    this.#inFlight.clear()
+    this.#event(now, '', 'coordinator', `stopped coordinating (term ${this.#term})`)
+  }
+
+  /** `shoal scale POOL N` (undefined clears it). The caller checked the pool and the bounds. */
+  setScale (pool: string, n: number | undefined, now: number): void {
+    if (n === undefined) this.#scale.delete(pool)
+    else this.#scale.set(pool, n)
+    this.#scalers.get(pool)?.setOverride(n, now)
+    this.#nextPlanAt = now
+    this.#nextReportAt = now
+  }
+
+  setQueue (pool: string, depth: number, now: number): void {
+    this.#queue.set(pool, { depth, at: now })
+    this.#nextPlanAt = now
+    this.#nextReportAt = now
+  }
+
+  /** Plan now rather than at the next interval (a health or member change arrived). */
+  poke (now: number): void {
+    this.#nextPlanAt = Math.min(this.#nextPlanAt, now)
+  }
+
+  nextWakeAt (): number {
+    if (!this.#active) return Infinity
+    let at = Math.min(this.#nextPlanAt, this.#nextReportAt)
+    for (const p of this.#o.providers) if (!this.#inFlight.has(`list:${p}`)) at = Math.min(at, (this.#listedAt.get(p) ?? -Infinity) + this.#o.config.listIntervalMs)
+    return at
+  }
+
+  tick (now: number, nodes: readonly ObservedNode[]): ReconcileEffects {
+    const fx = emptyEffects()
+    if (!this.#active) return fx
+    for (const p of this.#o.providers) {
+      const key = `list:${p}`
+      if (this.#inFlight.has(key) || now < (this.#listedAt.get(p) ?? -Infinity) + this.#o.config.listIntervalMs) continue
+      const call: Call = { key, kind: 'list', provider: p }
+      this.#inFlight.set(key, call)
+      fx.calls.push(call)
+    }
+    // Never plan on a partial picture: a provider not listed yet would look empty, and its pools
+    // would be filled a second time (the tokens would save us, but only for the same generation).
+    const listedAll = this.#o.providers.every((p) => this.#listedAt.has(p))
+    if (listedAll && now >= this.#nextPlanAt) {
+      this.#nextPlanAt = now + this.#o.config.planIntervalMs
+      this.#plan(fx, now, nodes)
+    }
+    if (now >= this.#nextReportAt) this.#report(fx, now, true)
+    return fx
+  }
+
+  done (call: Call, outcome: CallOutcome, now: number): ReconcileEffects {
+    const fx = emptyEffects()
+    if (this.#inFlight.get(call.key) !== call) return fx // from a previous term, or already answered
+    this.#inFlight.delete(call.key)
+    switch (call.kind) {
+      case 'list':
+        if (outcome.ok) {
+          this.#listed.set(call.provider, outcome.instances ?? [])
+          this.#listedAt.set(call.provider, now)
+        } else {
+          // Keep the last good listing; try again after a full interval (or at once if we never had one).
+          this.#listedAt.set(call.provider, this.#listedAt.get(call.provider) ?? now - this.#o.config.listIntervalMs + this.#o.config.planIntervalMs * 5)
+          this.#event(now, '', 'provider', `${call.provider} list failed: ${outcome.errorClass} ${outcome.code}: ${outcome.message}`)
+        }
+        break
+      case 'provision': {
+        const a = call.action
+        if (outcome.ok && outcome.instance !== undefined) {
+          this.stats.provisions++
+          this.#planner.provisioned(a.token, outcome.instance, now)
+          this.#event(now, a.replaces ?? '', 'provider', `${call.provider} provisioned ${outcome.instance.id} (${outcome.instance.name}) for ${a.pool} slot ${a.slot}`)
+        } else if (!outcome.ok) {
+          this.stats.provisionFailures[outcome.errorClass] = (this.stats.provisionFailures[outcome.errorClass] ?? 0) + 1
+          if (outcome.errorClass === 'capacity' || outcome.errorClass === 'quota') this.stats.backoffs++
+          const note = this.#planner.provisionFailed(a.token, outcome.errorClass, `${outcome.code}: ${outcome.message}`, now)
+          this.#event(now, a.replaces ?? '', 'provider', `${call.provider} provision for ${a.pool} slot ${a.slot} failed: ${note}`)
+        }
+        this.#nextPlanAt = now
+        break
+      }
+      case 'terminate':
+        if (outcome.ok || outcome.errorClass === 'not-found') {
+          this.stats.terminations++
+          this.#planner.terminated(call.ref.id, now)
+          this.#event(now, call.action.node ?? '', 'provider', `${call.provider} terminated ${call.ref.id} (${call.action.cause}: ${call.action.reason})`,
+            call.action.cause === 'replaced' ? 'replaced' : call.action.cause === 'dead-on-arrival' ? 'dead-on-arrival' : 'terminated', call.action.pool)
+        } else {
+          this.#event(now, call.action.node ?? '', 'provider', `${call.provider} terminate ${call.ref.id} failed: ${outcome.errorClass} ${outcome.code}: ${outcome.message}`)
+        }
+        this.#nextPlanAt = now
+        break
+    }
+    return fx
+  }
+
+  #plan (fx: ReconcileEffects, now: number, nodes: readonly ObservedNode[]): void {
+    const desired = new Map<string, number>()
+    const autoscale = new Map<string, string>()
+    for (const pool of this.#o.pools) {
+      const members = nodes.filter((n) => n.pool === pool.name && (n.member === 'alive' || n.member === 'suspect'))
+      const healthy = members.filter((n) => n.health === 'healthy' || n.health === 'degraded')
+      const utils = healthy.map((n) => n.utilization).filter((u): u is number => u !== undefined)
+      const d = this.#scalers.get(pool.name)!.decide({
+        now: Math.floor(now), current: members.length, healthy: healthy.length, min: pool.minNodes, max: pool.maxNodes,
+        utilization: utils.length === 0 ? undefined : utils.reduce((a, b) => a + b, 0) / utils.length,
+        queueDepth: this.#queue.get(pool.name)?.depth,
+      })
+      if (d.changed) this.#event(now, '', 'scale', `pool ${pool.name} desired ${d.desired}: ${d.reason}`, 'scaled', pool.name)
+      desired.set(pool.name, d.desired)
+      autoscale.set(pool.name, d.reason)
+    }
+    const instances = [...this.#listed.values()].flat()
+    const plan = this.#planner.plan({ now, pools: this.#o.pools, desired, instances, nodes })
+    for (const n of nodes) {
+      if (n.health === 'unhealthy' && n.action === 'replace' && !this.#faultSeen.has(n.id)) this.#faultSeen.set(n.id, now)
+    }
+    for (const a of plan.actions) this.#act(fx, a, now)
+    this.#lastPools = plan.pools.map((p) => {
+      const q = this.#queue.get(p.name)
+      const scaler = this.#scalers.get(p.name)!.snapshot()
+      return Object.assign(p, {
+        scale: this.#scale.get(p.name), queueDepth: q?.depth, queueSetMs: q?.at ?? 0,
+        autoscaler: scaler.autoscaler, autoscalerReason: autoscale.get(p.name) ?? '',
+        notices: plan.notices.filter((m) => m.startsWith(`pool ${p.name}:`) || !m.startsWith('pool ')),
+      })
+    })
+    for (const m of plan.notices) this.#notice(now, m)
+    this.#report(fx, now, false)
+  }
+
+  #act (fx: ReconcileEffects, a: Action, now: number): void {
+    if (a.kind === 'cordon' || a.kind === 'drain') {
+      const last = this.#commandsAt.get(a.key)
+      if (last !== undefined && now - last < this.#o.config.commandRetryMs) return
+      this.#commandsAt.set(a.key, now)
+      fx.commands.push({ key: a.key, kind: a.kind, node: a.node, reason: a.reason })
+      return
+    }
+    if (this.#inFlight.has(a.key)) return
+    let call: Call
+    if (a.kind === 'provision') {
+      const seen = a.replaces === undefined ? undefined : this.#faultSeen.get(a.replaces)
+      call = {
+        faultAgeMs: seen === undefined ? undefined : now - seen,
+        key: a.key, kind: 'provision', provider: a.offer.provider, action: a,
+        request: {
+          token: a.token, name: a.name, region: a.offer.region, zone: a.offer.zone, instanceType: a.offer.instanceType,
+          tags: { fleet: this.#o.fleet, pool: a.pool, slot: a.slot, generation: a.generation, token: a.token },
+          labels: this.#o.pools.find((p) => p.name === a.pool)?.labels ?? {},
+        },
+      }
+      if (seen !== undefined) {
+        this.#faultSeen.delete(a.replaces!)
+        this.stats.replacementRequestMs.push(now - seen)
+        if (this.stats.replacementRequestMs.length > MAX_LATENCY_SAMPLES) this.stats.replacementRequestMs.shift()
+      }
+      this.#event(now, a.replaces ?? '', 'provider', `${a.offer.provider} provision ${a.name} (${a.offer.instanceType} in ${a.offer.region}) for ${a.pool} slot ${a.slot}: ${a.reason}`,
+        a.replaces === undefined ? undefined : 'replacing', a.pool)
+    } else if (a.kind === 'terminate') {
+      call = { key: a.key, kind: 'terminate', provider: a.instance.provider, action: a, ref: { region: a.instance.region, zone: a.instance.zone, id: a.instance.id, name: a.instance.name } }
+      this.#event(now, a.node ?? '', 'provider', `${a.instance.provider} terminate ${a.instance.id} (${a.cause}: ${a.reason})`)
+    } else return
+    this.#inFlight.set(a.key, call)
+    fx.calls.push(call)
+  }
+
+  #noticed = new Map<string, number>()
+
+  /** Notices repeat every plan; an operator needs each once (and again after a quiet hour). */
+  #notice (now: number, message: string): void {
+    const last = this.#noticed.get(message)
+    if (last !== undefined && now - last < 3_600_000) return
+    this.#noticed.set(message, now)
+    if (this.#noticed.size > 1024) this.#noticed.delete(this.#noticed.keys().next().value as string)
+    const hook = message.includes('breaker open') ? 'breaker-tripped' : message.startsWith('correlated silence') ? 'correlated-silence'
+      : message.startsWith('orphan') ? 'orphan' : / failed \d+ (replacements|attempts)/.test(message) ? 'slot-failed' : undefined
+    this.#event(now, '', 'notice', message, hook, /^pool ([^:]+):/.exec(message)?.[1] ?? '')
+  }
+
+  #event (now: number, node: string, kind: string, detail: string, hook?: string, pool = ''): void {
+    const e = create(FleetEventSchema, { timeMs: now, node, kind, detail, term: this.#term })
+    this.#pendingEvents.push({ event: e, pool, hook })
+    if (this.#pendingEvents.length > this.#o.config.maxReportEvents * 8) this.#pendingEvents.shift()
+    this.#reportEvents.push(e)
+    if (this.#reportEvents.length > this.#o.config.maxReportEvents) this.#reportEvents.shift()
+    this.#nextReportAt = Math.min(this.#nextReportAt, now + this.#o.config.planIntervalMs)
+  }
+
+  /** Events since the last call, for the driver to record and log (each once). */
+  drainEvents (): CoordinatorEvent[] {
+    return this.#pendingEvents.splice(0)
+  }
+
+  #report (fx: ReconcileEffects, now: number, due: boolean): void {
+    const key = JSON.stringify(this.#lastPools.map((p) => [p.name, p.desired, p.current, p.healthy, p.unhealthy, p.replacing, p.scale, p.queueDepth, p.breakerOpen, p.slots.map((s) => [s.state, s.generation, s.instanceId, s.node])]))
+    if (!due && key === this.#lastReportKey && this.#reportEvents.length === 0) return
+    this.#lastReportKey = key
+    this.#nextReportAt = now + this.#o.config.reportIntervalMs
+    fx.report = create(PoolsReportSchema, { term: this.#term, coordinator: this.#o.self, seq: ++this.#seq, timeMs: now, pools: this.#lastPools, events: this.#reportEvents.splice(0) })
+  }
+}
