@@ -48,6 +48,14 @@ export class OfferingBackoff {
     return ms
   }
 
+  /** Quota and fatal errors: this offering is hopeless for `ms`, whatever its capacity level. */
+  block (key: string, now: number, ms: number): void {
+    const e = this.#entries.get(key)
+    this.#entries.delete(key)
+    this.#entries.set(key, { until: Math.max(now + ms, e?.until ?? 0), level: e?.level ?? 0, lastMs: now })
+    if (this.#entries.size > this.#c.maxEntries) this.#entries.delete(this.#entries.keys().next().value as string)
+  }
+
   success (key: string): void {
     this.#entries.delete(key)
   }

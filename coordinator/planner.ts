@@ -157,8 +157,7 @@ export class Planner {
       }
       case 'quota': case 'fatal': {
         // Nothing was created (the cloud refused): another offering is safe, this one is hopeless for now.
-        this.#backoff.capacityError(key, now)
-        this.#backoff.capacityError(key, now - this.#c.backoff.resetMs + 1)
+        this.#backoff.block(key, now, this.#c.hardBackoffMs)
         entry.offer = undefined
         entry.pinned = false
         return `${key}: ${errorClass} (${message}); backed off, trying the next offering`

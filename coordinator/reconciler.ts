@@ -135,6 +135,10 @@ export class Reconciler {
     this.#listedAt.clear()
     this.#faultSeen.clear()
     if (last !== undefined) {
+      // The last report is the truth about operator settings: one this agent remembers from an
+      // earlier term may have been cleared since.
+      this.#scale.clear()
+      this.#queue.clear()
       this.#planner.seed(last)
       this.#seq = last.term === term ? last.seq : 0
       for (const p of last.pools) {
@@ -195,7 +199,7 @@ export class Reconciler {
     }
     // Never plan on a partial picture: a provider not listed yet would look empty, and its pools
     // would be filled a second time (the tokens would save us, but only for the same generation).
-    const listedAll = this.#o.providers.every((p) => this.#listedAt.has(p))
+    const listedAll = this.#o.providers.every((p) => this.#listed.has(p))
     if (listedAll && now >= this.#nextPlanAt) {
       this.#nextPlanAt = now + this.#o.config.planIntervalMs
       this.#plan(fx, now, nodes)
@@ -214,8 +218,9 @@ export class Reconciler {
           this.#listed.set(call.provider, outcome.instances ?? [])
           this.#listedAt.set(call.provider, now)
         } else {
-          // Keep the last good listing; try again after a full interval (or at once if we never had one).
-          this.#listedAt.set(call.provider, this.#listedAt.get(call.provider) ?? now - this.#o.config.listIntervalMs + this.#o.config.planIntervalMs * 5)
+          // Keep the last good listing and try again after a full interval; without one (nothing is
+          // planned until every provider has been listed), after five plan intervals.
+          this.#listedAt.set(call.provider, this.#listed.has(call.provider) ? now : now - this.#o.config.listIntervalMs + this.#o.config.planIntervalMs * 5)
           this.#event(now, '', 'provider', `${call.provider} list failed: ${outcome.errorClass} ${outcome.code}: ${outcome.message}`)
         }
         break

@@ -138,11 +138,13 @@ export async function main (argv: string[], io: Output, env: NodeJS.ProcessEnv, 
     }
     case 'demo': {
       const { demoCommand } = await import('./demo.js')
-      const agents = parsed.values.agents === undefined ? 5 : Number(parsed.values.agents)
+      const { poolsCommand } = await import('./pools.js')
+      const agents = parsed.values.agents === undefined ? 3 : Number(parsed.values.agents)
       return await demoCommand({
         agents,
         keep: parsed.values.keep,
         status: async (socket) => await statusCommand({ socketPath: socket, json: false }, io),
+        pools: async (socket) => await poolsCommand({ socketPath: socket, json: false, slots: true }, io),
       }, io, signals)
     }
     case 'fleet-key': {

@@ -33,6 +33,8 @@ export interface LocalFleetOptions {
   probe?: { interval: string, timeout: string }
   /** Extra Node.js flags for every agent process (`--cpu-prof` to profile them). */
   nodeArgs?: string[]
+  /** The pool of the agents start() launches (default: the agent's default). */
+  pool?: string
   /** Called for every log line of every agent (already parsed). */
   onLog?: (agent: LocalAgent, line: LogLine) => void
 }
@@ -53,6 +55,8 @@ export interface LocalAgent {
   /** The last lines this agent logged (bounded). */
   readonly logs: LogLine[]
   exited: Promise<number | null>
+  /** node.pool and node.instance_id (null: the default), and YAML appended for this agent alone. */
+  readonly node: { readonly pool: string | null, readonly instanceId: string | null, readonly extra: string }
 }
 
 const MAX_LOG_LINES = 5000
@@ -144,8 +148,19 @@ export class LocalFleet {
     return fleet
   }
 
-  #prepare (index: number): LocalAgent {
-    const name = `agent-${String(index).padStart(2, '0')}`
+  /**
+   * One more agent, joining through the founder: the agent of an instance a fake cloud launched
+   * (the demo), with that instance's name and id so the coordinator can match the two.
+   */
+  async add (o: { name: string, pool: string, instanceId: string, extraConfig?: string }): Promise<LocalAgent> {
+    if (this.#stopped) throw new Error('the local fleet is stopped')
+    if (this.agents.length >= AGENT_LIMIT) throw new RangeError(`a local fleet has at most ${AGENT_LIMIT} agents`)
+    const a = this.#prepare(this.agents.length, o.name, { pool: o.pool, instanceId: o.instanceId, extra: o.extraConfig ?? '' })
+    await this.#launch(a, this.agents[0]!.addrs)
+    return a
+  }
+
+  #prepare (index: number, name = `agent-${String(index).padStart(2, '0')}`, node?: LocalAgent['node']): LocalAgent {
     const dir = join(this.#o.dir, name)
     mkdirSync(dir, { recursive: true })
     const machine = FakeMachine.preset('dgx-h100')
@@ -154,6 +169,7 @@ export class LocalFleet {
     const agent: LocalAgent = {
       index, name, dir, socket: join(dir, 'admin.sock'), configPath: join(dir, 'agent.yaml'), statePath, machine,
       child: undefined, peerId: '', addrs: [], logs: [], exited: Promise.resolve(null),
+      node: node ?? { pool: this.#o.pool ?? null, instanceId: null, extra: '' },
     }
     this.agents[index] = agent
     return agent
@@ -162,7 +178,9 @@ export class LocalFleet {
   #config (a: LocalAgent, bootstrap: string[]): string {
     return `node:
   name: ${a.name}
-  expect:
+${a.node.pool === null ? '' : `  pool: ${a.node.pool}
+`}${a.node.instanceId === null ? '' : `  instance_id: ${JSON.stringify(a.node.instanceId)}
+`}  expect:
     gpus: 8
     model: H100
 kmsg:
@@ -180,7 +198,7 @@ mesh:
   key_file: ${this.keyFile}
   listen: ["/ip4/127.0.0.1/tcp/0"]
   bootstrap: ${JSON.stringify(bootstrap)}
-${this.#probe === undefined ? '' : `  probe_interval: ${this.#probe.interval}\n  probe_timeout: ${this.#probe.timeout}\n`}${(this.#o.extraConfig ?? '').replaceAll('{dir}', a.dir)}`
+${this.#probe === undefined ? '' : `  probe_interval: ${this.#probe.interval}\n  probe_timeout: ${this.#probe.timeout}\n`}${(a.node.extra === '' ? this.#o.extraConfig ?? '' : a.node.extra).replaceAll('{dir}', a.dir)}`
   }
 
   /** Starts the agent's process and waits until its mesh is up (its peer id and addresses logged). */
