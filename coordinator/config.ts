@@ -61,6 +61,8 @@ export const DEFAULT_COORDINATOR_CONFIG = {
    * its slot is adopted by the successor's next listing rather than killed; short enough that a
    * leaked GPU instance costs minutes of billing, not days. */
   orphanGraceMs: 10 * MIN,
+  /** A queue source is polled every 15 s (a scrape interval) with a 5 s timeout: queues move in minutes, boots take minutes. */
+  queueSource: { intervalMs: 15_000, timeoutMs: 5_000 },
   replacement: {
     /** On: replacing in seconds is the point of Shoal. Off: verdicts are reported, nothing moves. */
     autoReplace: true,
@@ -513,6 +515,14 @@ const offerEntry = entry({
   weight: intField({ default: DEFAULT_COORDINATOR_CONFIG.pool.weight, min: 1, max: 1000, doc: '' }),
 })
 
+/** YAML `queue_source:`: where the queue autoscaler reads its queue depth besides `shoal queue set`. */
+const queueSourceEntry = entry({
+  url: required(urlField()),
+  query: field((v) => v === undefined || v === null ? good(null) : checkText(v, { pattern: /^[^\p{Cc}]+$/u, maxChars: 4096, what: 'a PromQL expression' })),
+  interval: durationField({ default: fmt(DEFAULT_COORDINATOR_CONFIG.queueSource.intervalMs), min: '1s', max: '1h', doc: '' }),
+  timeout: durationField({ default: fmt(DEFAULT_COORDINATOR_CONFIG.queueSource.timeoutMs), min: '100ms', max: '1m', doc: '' }),
+})
+
 const poolEntry = entry({
   name: required(nameField('a pool name')),
   min_nodes: required(nodeCount()),
@@ -529,6 +539,7 @@ const poolEntry = entry({
   gpu_model: field((v) => v === undefined || v === '' ? good('') : checkText(v, { pattern: /^[^\p{Cc}]+$/u, maxChars: 96, what: 'part of a GPU model name (e.g. "H100")' })),
   health: healthOverrides,
   autoscaling: autoscalerField(0),
+  queue_source: z.unknown().transform((v, ctx) => v === undefined || v === null ? null : sub(queueSourceEntry, v, ctx)).prefault(undefined),
 })
 
 const webhookEntry = entry({
@@ -728,6 +739,7 @@ function toPool (p: ParsedPool, defaults: PoolHealth): PoolSpec {
       deadReplaceAfterMs: h.dead_replace_after ?? defaults.deadReplaceAfterMs,
     },
     autoscaler: p.autoscaling === null ? null : toAutoscaler(p.autoscaling),
+    queueSource: p.queue_source === null ? null : { url: p.queue_source.url, query: p.queue_source.query, intervalMs: p.queue_source.interval, timeoutMs: p.queue_source.timeout },
   }
 }
 

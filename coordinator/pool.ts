@@ -46,4 +46,15 @@ export interface PoolSpec {
   readonly gpuModel: string
   readonly health: PoolHealth
   readonly autoscaler: AutoscalerSpec | null
+  /** Where the queue depth comes from besides `shoal queue set` (coordinator/queue-source.ts). */
+  readonly queueSource?: QueueSource | null
+}
+
+/** An HTTP endpoint answering a number, or a Prometheus server and an instant query. */
+export interface QueueSource {
+  readonly url: string
+  /** Null: GET url answers the depth as a plain number or {"depth": N}. Else a PromQL expression for url's /api/v1/query. */
+  readonly query: string | null
+  readonly intervalMs: number
+  readonly timeoutMs: number
 }

@@ -9,6 +9,7 @@ import type { ObservedNode } from './observed.js'
 import { Reconciler, type Call, type CallOutcome, type ReconcilerConfig, type NodeCommand } from './reconciler.js'
 import type { CoordinatorMetrics } from './metrics.js'
 import type { PoolSpec } from './pool.js'
+import { readQueueDepth } from './queue-source.js'
 import { ProviderError, type Provider } from './providers/provider.js'
 import { WEBHOOK_EVENT_KINDS, type WebhookEvent, type WebhookEventKind } from './webhook.js'
 
@@ -36,6 +37,8 @@ export interface CoordinatorRuntimeOptions {
   /** Optional: webhooks (coordinator/webhook.ts) and Prometheus series (coordinator/metrics.ts). */
   notify?: (e: WebhookEvent) => void
   metrics?: CoordinatorMetrics
+  /** For pools' queue sources (default: the global fetch). */
+  fetch?: typeof fetch
 }
 
 /** How long a cordon or drain may take to be acknowledged before the runtime stops waiting on it. */
@@ -49,6 +52,8 @@ export class CoordinatorRuntime {
   #alarm: unknown
   #stopped = false
   #term = 0
+  readonly #queueDue = new Map<string, number>()
+  readonly #queuePolling = new Set<string>()
 
   constructor (o: CoordinatorRuntimeOptions) {
     this.#o = o
@@ -106,6 +111,7 @@ export class CoordinatorRuntime {
       this.reconciler.deactivate(now)
     }
     if (this.reconciler.active) {
+      this.#pollQueues(now)
       const fx = this.reconciler.tick(now, this.#o.mesh.nodes(now))
       for (const c of fx.calls) {
         if (c.kind === 'provision' && c.faultAgeMs !== undefined) this.#o.metrics?.replacementRequest(c.faultAgeMs)
@@ -121,6 +127,23 @@ export class CoordinatorRuntime {
     this.#flushEvents()
     const next = this.reconciler.nextWakeAt()
     this.#wake(Math.max(0, Math.min(MAX_SLEEP_MS, next - this.#o.clock.wallMs())))
+  }
+
+  /** Queue sources are read by the acting coordinator only, each at its interval, one poll at a time. */
+  #pollQueues (now: number): void {
+    for (const p of this.#o.pools) {
+      const src = p.queueSource
+      if (src === undefined || src === null || this.#queuePolling.has(p.name) || now < (this.#queueDue.get(p.name) ?? 0)) continue
+      this.#queuePolling.add(p.name)
+      this.#queueDue.set(p.name, now + src.intervalMs)
+      void readQueueDepth(src, this.#o.fetch ?? fetch).then((r) => {
+        this.#queuePolling.delete(p.name)
+        if (this.#stopped || !this.reconciler.active) return
+        if (r.ok) this.reconciler.setQueue(p.name, r.depth, this.#o.clock.wallMs())
+        else this.#o.log.warn({ pool: p.name, url: new URL(src.url).origin, error: r.error }, 'queue source unreadable; the last queue depth stands')
+        this.#wake(0)
+      })
+    }
   }
 
   async #call (call: Call): Promise<void> {

@@ -13,7 +13,7 @@ import type { ObservedNode } from '../../coordinator/observed.js'
 import type { PoolSpec } from '../../coordinator/pool.js'
 import { CoordinatorMetrics } from '../../coordinator/metrics.js'
 import { DEFAULT_RECONCILER_CONFIG } from '../../coordinator/reconciler.js'
-import { CoordinatorRuntime, type CoordinatorMesh } from '../../coordinator/runtime.js'
+import { CoordinatorRuntime, type CoordinatorMesh, type CoordinatorRuntimeOptions } from '../../coordinator/runtime.js'
 import { FakeCloud, type FakeOffering } from '../../coordinator/providers/fake-cloud.js'
 import { FakeProvider } from '../../coordinator/providers/fake.js'
 import type { Provider } from '../../coordinator/providers/provider.js'
@@ -95,7 +95,7 @@ interface World {
   provisions: () => string[]
 }
 
-function world (t: Test, pools: PoolSpec[] = [pool()], providers: string[] = ['aws']): World {
+function world (t: Test, pools: PoolSpec[] = [pool()], providers: string[] = ['aws'], extra: Partial<CoordinatorRuntimeOptions> = {}): World {
   const clock = { now: 1_700_000_000_000, wallMs (): number { return this.now } }
   const alarm = new FakeAlarm()
   const mesh = new FakeMesh()
@@ -114,7 +114,7 @@ function world (t: Test, pools: PoolSpec[] = [pool()], providers: string[] = ['a
   const registry = new Registry()
   const rt = new CoordinatorRuntime({
     fleet: FLEET, pools, providers: map, config: DEFAULT_RECONCILER_CONFIG, mesh, clock, alarm, log,
-    notify: (e) => { hooks.push(e) }, metrics: new CoordinatorMetrics(registry),
+    notify: (e) => { hooks.push(e) }, metrics: new CoordinatorMetrics(registry), ...extra,
   })
   t.teardown(() => { rt.stop() })
   const settle = async (): Promise<void> => {
@@ -299,4 +299,33 @@ t.test('node state changes reach the webhooks only while acting', async (t) => {
 
 t.test('the constructor refuses a pool naming an unconfigured provider', async (t) => {
   t.throws(() => world(t, [pool({ offers: [offer(), GCP] })], ['aws']), /pool train uses provider gcp, which is not configured/)
+})
+
+t.test('a pool\'s queue source is polled while acting, and its depth sizes the pool', async (t) => {
+  const asked: string[] = []
+  let depth = '35'
+  const fakeFetch = (async (url: string | URL | Request) => {
+    asked.push(String(url))
+    return new Response(depth, { status: 200 })
+  }) as typeof fetch
+  const spec: PoolSpec = {
+    ...pool({ minNodes: 1, maxNodes: 8 }),
+    autoscaler: { kind: 'queue', jobsPerNode: 10, cooldown: { upMs: 0, downMs: 0 } },
+    queueSource: { url: 'http://127.0.0.1:1/depth', query: null, intervalMs: 15_000, timeoutMs: 1_000 },
+  }
+  const w = world(t, [spec], ['aws'], { fetch: fakeFetch })
+  w.rt.start()
+  await w.run(5_000)
+  t.same(asked, [], 'not acting: the source is not asked')
+  w.mesh.isActing = true
+  await w.run(3_000)
+  t.equal(asked.length, 1, 'polled once on taking over')
+  const report = w.mesh.published.at(-1)!
+  t.equal(report.pools[0]!.queueDepth, 35)
+  t.equal(report.pools[0]!.desired, 4, 'ceil(35 / 10 jobs per node)')
+  depth = 'garbage'
+  await w.run(16_000)
+  t.equal(asked.length, 2, 'polled again after its interval')
+  t.equal(w.mesh.published.at(-1)!.pools[0]!.queueDepth, 35, 'an unreadable answer leaves the last depth')
+  t.ok(w.logs.some((l) => l.msg === 'queue source unreadable; the last queue depth stands' && l.url === 'http://127.0.0.1:1'))
 })
