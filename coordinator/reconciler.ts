@@ -9,7 +9,8 @@ import { Scaler } from './autoscale/scaler.js'
 import type { ObservedNode } from './observed.js'
 import { DEFAULT_PLANNER_CONFIG, Planner, type Action, type PlannerConfig } from './planner.js'
 import type { PoolSpec } from './pool.js'
-import type { Instance, InstanceRef, ProviderErrorClass, ProvisionRequest } from './providers/provider.js'
+import type { Instance, InstanceRef, Offering, ProviderErrorClass, ProvisionRequest } from './providers/provider.js'
+import { offeringKey } from './backoff.js'
 
 export interface ReconcilerConfig {
   /** Plan this often even when nothing in the mesh changed (timeouts, backoffs, boot deadlines). Default 1 s. */
@@ -61,7 +62,7 @@ export interface ReconcileEffects {
 }
 
 export type CallOutcome =
-  | { readonly ok: true, readonly instance?: Instance, readonly instances?: Instance[] }
+  | { readonly ok: true, readonly instance?: Instance, readonly instances?: Instance[], readonly offerings?: Offering[] }
   | { readonly ok: false, readonly errorClass: ProviderErrorClass, readonly code: string, readonly message: string }
 
 /** Counters for metrics (coordinator/metrics.ts) and benchmarks. */
@@ -101,6 +102,7 @@ export class Reconciler {
   #lastReportKey = ''
   readonly #listed = new Map<string, Instance[]>()
   readonly #listedAt = new Map<string, number>()
+  readonly #available = new Map<string, boolean>()
   readonly #inFlight = new Map<string, Call>()
   readonly #commandsAt = new Map<string, number>()
   readonly #queue = new Map<string, { depth: number, at: number }>()
@@ -217,6 +219,8 @@ export class Reconciler {
         if (outcome.ok) {
           this.#listed.set(call.provider, outcome.instances ?? [])
           this.#listedAt.set(call.provider, now)
+          // Advisory capacity, for the availability strategy: the provider's own word, refreshed with each listing.
+          for (const o of outcome.offerings ?? []) this.#available.set(offeringKey({ provider: call.provider, region: o.region, zone: '', instanceType: o.instanceType }), o.available)
         } else {
           // Keep the last good listing and try again after a full interval; without one (nothing is
           // planned until every provider has been listed), after five plan intervals.
@@ -271,7 +275,7 @@ export class Reconciler {
       autoscale.set(pool.name, d.reason)
     }
     const instances = [...this.#listed.values()].flat()
-    const plan = this.#planner.plan({ now, pools: this.#o.pools, desired, instances, nodes })
+    const plan = this.#planner.plan({ now, pools: this.#o.pools, desired, instances, nodes, available: this.#available })
     for (const n of nodes) {
       if (n.health === 'unhealthy' && n.action === 'replace' && !this.#faultSeen.has(n.id)) this.#faultSeen.set(n.id, now)
     }

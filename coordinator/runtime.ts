@@ -54,6 +54,7 @@ export class CoordinatorRuntime {
   #term = 0
   readonly #queueDue = new Map<string, number>()
   readonly #queuePolling = new Set<string>()
+  readonly #wantsOfferings: boolean
 
   constructor (o: CoordinatorRuntimeOptions) {
     this.#o = o
@@ -62,6 +63,7 @@ export class CoordinatorRuntime {
         if (!o.providers.has(offer.provider)) throw new Error(`pool ${p.name} uses provider ${offer.provider}, which is not configured`)
       }
     }
+    this.#wantsOfferings = o.pools.some((p) => p.strategy === 'availability')
     this.reconciler = new Reconciler({ fleet: o.fleet, self: o.mesh.self, pools: o.pools, providers: [...o.providers.keys()], config: o.config })
   }
 
@@ -152,7 +154,13 @@ export class CoordinatorRuntime {
     let outcome: CallOutcome
     try {
       switch (call.kind) {
-        case 'list': outcome = { ok: true, instances: await provider.list(this.#o.fleet) }; break
+        case 'list': {
+          const instances = await provider.list(this.#o.fleet)
+          // Offerings only matter to the availability strategy; a provider that cannot say is simply not consulted.
+          const offerings = this.#wantsOfferings && provider.offerings !== undefined ? await provider.offerings().catch(() => undefined) : undefined
+          outcome = { ok: true, instances, ...(offerings === undefined ? {} : { offerings }) }
+          break
+        }
         case 'provision': outcome = { ok: true, instance: await provider.provision(call.request) }; break
         case 'terminate': await provider.terminate(call.ref); outcome = { ok: true }; break
       }

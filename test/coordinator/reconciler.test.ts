@@ -422,3 +422,17 @@ t.test('drainEvents hands each event over once', async (t) => {
 t.test('pool names must be unique', async (t) => {
   t.throws(() => reconciler([pool(), pool()]), /unique/)
 })
+
+t.test('availability: the offerings a provider lists with its instances steer the choice', async (t) => {
+  const r = reconciler([pool({ strategy: 'availability', minNodes: 1, offers: [offer(), GCP] })], ['aws', 'gcp'])
+  r.activate(1, undefined, 0)
+  const first = r.tick(0, [])
+  for (const c of first.calls) {
+    if (c.kind !== 'list') continue
+    const offerings = c.provider === 'aws'
+      ? [{ region: 'us-east-1', instanceType: 'p5.48xlarge', available: false }]
+      : [{ region: 'us-central1', instanceType: 'a3-highgpu-8g', available: true }]
+    r.done(c, { ok: true, instances: [], offerings }, 0)
+  }
+  t.same(slots(r.tick(1, [])), ['gcp 0/1'], 'aws says it has none: gcp, though aws comes first')
+})
