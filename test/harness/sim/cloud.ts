@@ -8,7 +8,7 @@
 // were really faulted (a terminated node that was not is a healthy node terminated), and how many
 // instances each slot ever had alive at once (more than two is a duplicate).
 import { create } from '@bufbuild/protobuf'
-import { BootGateSchema, CommandKind, NodeMetaSchema, type BootGate, type NodeMeta } from '../../../proto/gen/shoal_pb.js'
+import { BootGateSchema, CommandKind, NodeMetaSchema, PoolsReportSchema, type BootGate, type NodeMeta } from '../../../proto/gen/shoal_pb.js'
 import { assert } from '../../../agent/lib/assert.js'
 import type { MeshEffects } from '../../../agent/mesh/node.js'
 import type { PoolSpec } from '../../../coordinator/pool.js'
@@ -17,6 +17,7 @@ import { DEFAULT_RECONCILER_CONFIG, Reconciler, type Call, type CallOutcome, typ
 import { instanceName, provisionToken } from '../../../coordinator/token.js'
 import { observe } from '../../../coordinator/view.js'
 import { SimFleet, simMeta, type SimFleetOptions } from './fleet.js'
+import { messageSize } from './size.js'
 import { fatalHealth, healthyHealth } from './verdicts.js'
 
 export interface SimCloudSpec {
@@ -49,6 +50,10 @@ export interface ReplacementRequest {
   readonly slot: number
   readonly generation: number
   readonly provider: string
+  /** The agent whose reconciler made the call. */
+  readonly by: number
+  /** From the moment that reconciler's planner first saw the fault to this call (its Call.faultAgeMs). */
+  readonly faultAgeMs: number | undefined
 }
 
 const POOL = 'h100'
@@ -63,13 +68,23 @@ export class CloudSim {
   readonly requests: ReplacementRequest[] = []
   /** Provision calls that created an instance in a slot already holding two live ones. */
   duplicates = 0
-  /** Instances terminated whose agent was never faulted, other than by scale-down. */
+  /**
+   * Instances terminated whose agent was never faulted, other than by scale-down (a dead-on-arrival
+   * termination counts when the instance was not dead on arrival and its agent had booted).
+   */
   healthyTerminated = 0
+  /** Terminate calls for an instance already terminated (harmless to the cloud; a sign the planner forgot it did it). */
+  repeatTerminations = 0
+  /** Pools reports the acting reconcilers published, and their encoded bytes (each is gossiped to every agent). */
+  reports = 0
+  reportBytes = 0
   readonly violations: string[] = []
   readonly #o: CloudSimOptions
   readonly #agentOf = new Map<string, number>()
   readonly #instanceOf = new Map<number, FakeInstance>()
   readonly #free: number[] = []
+  /** Agents that ran on their instance (the initial ones, and spares once booted). */
+  readonly #booted = new Set<number>()
   readonly #fleetName: string
   #acting = -1
 
@@ -104,6 +119,7 @@ export class CloudSim {
       const inst = r.value.instance
       this.#agentOf.set(inst.id, i)
       this.#instanceOf.set(i, inst)
+      this.#booted.add(i)
       metas.push(this.#metaFor(i, inst, i < (o.eligible ?? 5)))
     }
     for (let i = o.agents - 1; i >= o.initial; i--) this.#free.push(i)
@@ -132,6 +148,16 @@ export class CloudSim {
   injectFatal (i: number): void {
     this.faults.set(i, this.fleet.now)
     this.fleet.setHealth(i, { ...fatalHealth(this.fleet.localNow(i)), bootGate: bootGate(true) })
+  }
+
+  /**
+   * The agent's process restarts on the same host (its instance lives on): a new MeshNode with its
+   * store, and its health as the agent's first health pass reports it.
+   */
+  restart (i: number): void {
+    assert(i < this.#o.agents && this.#instanceOf.has(i), `agent ${i} runs on no instance`)
+    this.fleet.restart(i)
+    this.fleet.setHealth(i, { ...healthyHealth(this.fleet.localNow(i)), bootGate: bootGate(!this.#instanceOf.get(i)!.doa) })
   }
 
   instanceOf (i: number): FakeInstance | undefined { return this.#instanceOf.get(i) }
@@ -207,6 +233,8 @@ export class CloudSim {
     }
     if (fx.report !== undefined) {
       const report = fx.report
+      this.reports++
+      this.reportBytes += messageSize(PoolsReportSchema, report)
       this.fleet.drive(i, (nd) => nd.publishPools(report))
     }
     r.drainEvents()
@@ -238,7 +266,7 @@ export class CloudSim {
       case 'provision': {
         const a = call.action
         if (a.replaces !== undefined) {
-          this.requests.push({ t: now, replaces: this.fleet.indexOf(a.replaces), pool: a.pool, slot: a.slot, generation: a.generation, provider: call.provider })
+          this.requests.push({ t: now, replaces: this.fleet.indexOf(a.replaces), pool: a.pool, slot: a.slot, generation: a.generation, provider: call.provider, by: i, faultAgeMs: call.faultAgeMs })
         }
         const before = this.liveBySlot().get(a.slot)?.length ?? 0
         const o = cloud.provision(call.request, now)
@@ -256,6 +284,7 @@ export class CloudSim {
         break
       }
       case 'terminate': {
+        if ((cloud.get(call.ref.id, now)?.terminatedMs ?? null) !== null) this.repeatTerminations++
         const o = cloud.terminate(call.ref.id, now)
         if (o.kind === 'hang') break
         latency = o.latencyMs
@@ -286,6 +315,7 @@ export class CloudSim {
       if (inst.terminatedMs !== null && inst.terminatedMs <= this.fleet.now) return
       this.fleet.setMeta(spare, this.#metaFor(spare, inst, false))
       this.fleet.boot(spare)
+      this.#booted.add(spare)
       this.fleet.setHealth(spare, { ...healthyHealth(this.fleet.localNow(spare)), bootGate: bootGate(!inst.doa) })
     })
   }
@@ -293,9 +323,11 @@ export class CloudSim {
   #terminated (inst: FakeInstance, call: Extract<Call, { kind: 'terminate' }>): void {
     const agent = this.#agentOf.get(inst.id)
     if (agent === undefined) return
-    if (call.action.cause !== 'scale-down' && call.action.cause !== 'dead-on-arrival' && !this.faults.has(agent)) {
+    const cause = call.action.cause
+    const healthy = !this.faults.has(agent) && (cause === 'dead-on-arrival' ? !inst.doa && this.#booted.has(agent) : cause !== 'scale-down')
+    if (healthy) {
       this.healthyTerminated++
-      this.violations.push(`t=${this.fleet.now.toFixed(0)} agent ${agent} (${inst.id}) terminated (${call.action.cause}) but was never faulted`)
+      this.violations.push(`t=${this.fleet.now.toFixed(0)} agent ${agent} (${inst.id}) terminated (${cause}) but was never faulted`)
     }
     if (this.fleet.isLive(agent)) this.fleet.kill(agent)
   }
