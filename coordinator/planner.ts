@@ -211,7 +211,7 @@ export class Planner {
       statuses.push(this.#planPool(pool, desired, byPool.get(pool.name) ?? [], nodeOf, correlated.nodes, input, actions, notices, orphans))
     }
     this.#reapOrphans(orphans, nodeOf, now, actions, notices)
-    this.#forget(now, instances)
+    this.#forget(now, instances, input.instances)
     return { actions, pools: statuses, notices: notices.slice(0, MAX_NOTICES), correlated: correlated.groups }
   }
 
@@ -485,10 +485,15 @@ export class Planner {
     }
   }
 
-  /** Bounded memory: drop what no listing mentions any more. */
-  #forget (now: number, instances: Instance[]): void {
+  /**
+   * Bounded memory: drop what no listing mentions any more. A terminated instance is remembered
+   * until a listing stops showing it alive: the listing before the terminate still does, and
+   * forgetting early would count it again (a phantom replacement in flight, a second terminate).
+   */
+  #forget (now: number, instances: Instance[], listed: readonly Instance[]): void {
     const ids = new Set(instances.map((i) => i.id))
-    for (const [id, at] of this.#gone) if (!ids.has(id) || now - at > this.#c.overlayMs) this.#gone.delete(id)
+    const listedLive = new Set(listed.filter(live).map((i) => i.id))
+    for (const [id, at] of this.#gone) if (!listedLive.has(id) || now - at > this.#c.overlayMs) this.#gone.delete(id)
     for (const id of this.#counted) if (!ids.has(id)) this.#counted.delete(id)
     for (const k of this.#firstSeen.keys()) {
       const id = k.startsWith('orphan:') ? k.slice(7) : k

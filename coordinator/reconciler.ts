@@ -3,7 +3,7 @@
 // It returns calls for the driver to make (the agent: real SDKs; the simulator: the fake cloud on
 // virtual time) and is told how each went. Nothing here awaits or reads a clock.
 import { create } from '@bufbuild/protobuf'
-import { FleetEventSchema, PoolsReportSchema, type FleetEvent, type PoolStatus, type PoolsReport } from '../proto/gen/shoal_pb.js'
+import { FleetEventSchema, PoolsReportSchema, PoolStatusSchema, SlotStatusSchema, type FleetEvent, type PoolStatus, type PoolsReport } from '../proto/gen/shoal_pb.js'
 import { assert } from '../agent/lib/assert.js'
 import { Scaler } from './autoscale/scaler.js'
 import type { ObservedNode } from './observed.js'
@@ -21,8 +21,16 @@ export interface ReconcilerConfig {
    * driver reported. Default 30 s.
    */
   readonly listIntervalMs: number
-  /** Gossip the pools report at least this often (and at once when it changes). Default 10 s. */
+  /**
+   * Gossip the pools report at least this often, so agents and a successor stay current. It goes
+   * to every agent: at 1,000 nodes a report is ~16 KB (active slots compacted), so 30 s is ~4 kbit/s
+   * per agent. Default 30 s.
+   */
   readonly reportIntervalMs: number
+  /** A change is gossiped at most this often: during a burst of replacements, one report per 2 s, not one per plan. Default 2 s. */
+  readonly reportMinIntervalMs: number
+  /** Pools with more slots than this gossip only index, generation and state of their active slots (all of it below). Default 64. */
+  readonly reportFullSlots: number
   /** A cordon or drain not reflected in the node's health after this long is asked again. Default 10 s. */
   readonly commandRetryMs: number
   /** Coordinator events carried per pools report (the rest are only in this agent's events). */
@@ -33,7 +41,9 @@ export interface ReconcilerConfig {
 export const DEFAULT_RECONCILER_CONFIG: ReconcilerConfig = {
   planIntervalMs: 1_000,
   listIntervalMs: 30_000,
-  reportIntervalMs: 10_000,
+  reportIntervalMs: 30_000,
+  reportMinIntervalMs: 2_000,
+  reportFullSlots: 64,
   commandRetryMs: 10_000,
   maxReportEvents: 32,
   planner: DEFAULT_PLANNER_CONFIG,
@@ -100,6 +110,7 @@ export class Reconciler {
   #nextPlanAt = 0
   #nextReportAt = 0
   #lastReportKey = ''
+  #lastReportAt = -Infinity
   readonly #listed = new Map<string, Instance[]>()
   readonly #listedAt = new Map<string, number>()
   readonly #available = new Map<string, boolean>()
@@ -359,8 +370,23 @@ export class Reconciler {
   #report (fx: ReconcileEffects, now: number, due: boolean): void {
     const key = JSON.stringify(this.#lastPools.map((p) => [p.name, p.desired, p.current, p.healthy, p.unhealthy, p.replacing, p.scale, p.queueDepth, p.breakerOpen, p.slots.map((s) => [s.state, s.generation, s.instanceId, s.node])]))
     if (!due && key === this.#lastReportKey && this.#reportEvents.length === 0) return
+    const earliest = this.#lastReportAt + this.#o.config.reportMinIntervalMs
+    if (now < earliest) {
+      this.#nextReportAt = Math.min(this.#nextReportAt, earliest)
+      return
+    }
     this.#lastReportKey = key
+    this.#lastReportAt = now
     this.#nextReportAt = now + this.#o.config.reportIntervalMs
-    fx.report = create(PoolsReportSchema, { term: this.#term, coordinator: this.#o.self, seq: ++this.#seq, timeMs: now, pools: this.#lastPools, events: this.#reportEvents.splice(0) })
+    const pools = this.#lastPools.map((p) => p.slots.length <= this.#o.config.reportFullSlots ? p : compactSlots(p))
+    fx.report = create(PoolsReportSchema, { term: this.#term, coordinator: this.#o.self, seq: ++this.#seq, timeMs: now, pools, events: this.#reportEvents.splice(0) })
   }
+}
+
+/** Active slots as (index, generation, state) only: what a successor needs; the rest is in the listing. */
+function compactSlots (p: PoolStatus): PoolStatus {
+  return create(PoolStatusSchema, {
+    ...p,
+    slots: p.slots.map((s) => s.state === 'active' ? create(SlotStatusSchema, { index: s.index, generation: s.generation, state: s.state }) : s),
+  })
 }

@@ -284,3 +284,21 @@ t.test('a desired size outside the pool bounds is a bug, and says so', async (t)
   const p = new Planner(FLEET)
   t.throws(() => p.plan(input(0, [pool()], [], [], { train: 99 })), /desired 99 outside \[2, 8\]/)
 })
+
+t.test('a terminated instance stays gone until a listing stops showing it alive (no second terminate, no phantom replacement)', async (t) => {
+  const p = new Planner(FLEET)
+  const { instances, nodes } = healthyPool(2)
+  const incoming = instance(0, 2)
+  const drained = { ...fatal(nodes[0]!), cordoned: true, draining: true, drained: true }
+  const stale = [...instances, incoming] // the listing from before the terminate
+  const world = [drained, nodes[1]!, node(incoming)]
+  t.same(kinds(p.plan(input(0, [pool()], stale, world)).actions), [`terminate ${instances[0]!.id} replaced`])
+  p.terminated(instances[0]!.id, 10)
+  for (const now of [1_000, 2_000, 29_000]) {
+    const plan = p.plan(input(now, [pool()], stale, world))
+    t.same(kinds(plan.actions), [], `at ${now}: nothing (the old listing still shows it running)`)
+    t.equal(plan.pools[0]!.replacing, 0, `at ${now}: no replacement in flight`)
+  }
+  const fresh = [{ ...instances[0]!, state: 'terminated' as const }, instances[1]!, incoming]
+  t.same(kinds(p.plan(input(30_000, [pool()], fresh, world)).actions), [], 'the new listing agrees')
+})

@@ -14,7 +14,8 @@ import { provisionToken } from '../../coordinator/token.js'
 import { WEBHOOK_EVENT_KINDS } from '../../coordinator/webhook.js'
 import { FLEET, fatal, instance, node, offer, pool } from './fixtures/world.js'
 
-const C = DEFAULT_RECONCILER_CONFIG
+/** Reports at once on every change here (the 2 s pacing has its own test below). */
+const C = { ...DEFAULT_RECONCILER_CONFIG, reportMinIntervalMs: 0, reportIntervalMs: 10_000 }
 
 const GCP = offer({ provider: 'gcp', region: 'us-central1', instanceType: 'a3-highgpu-8g', priority: 2 })
 
@@ -435,4 +436,28 @@ t.test('availability: the offerings a provider lists with its instances steer th
     r.done(c, { ok: true, instances: [], offerings }, 0)
   }
   t.same(slots(r.tick(1, [])), ['gcp 0/1'], 'aws says it has none: gcp, though aws comes first')
+})
+
+t.test('reports are paced: a change waits out reportMinIntervalMs, and big pools gossip compact active slots', async (t) => {
+  const { instances, nodes } = full(70)
+  const spec = pool({ minNodes: 70, maxNodes: 70 })
+  const r = reconciler([spec], ['aws'], DEFAULT_RECONCILER_CONFIG)
+  started(r, { aws: instances }, 0)
+  t.equal(r.tick(1, nodes).report, undefined, 'the activation report went out at 0: the first plan waits out the 2 s')
+  const first = r.tick(2_000, nodes).report
+  t.ok(first !== undefined, 'the first report with the plan')
+  const active = first!.pools[0]!.slots.find((s) => s.state === 'active')!
+  t.same([active.index, active.generation, active.instanceId, active.node, active.provider], [active.index, 1, '', '', ''], 'an active slot is index, generation and state only')
+  const sick = nodes.map((n, k) => k === 5 ? fatal(n) : n)
+  const reports: Array<{ at: number, report: PoolsReport }> = []
+  for (let now = 2_100; now <= 12_000; now += 100) {
+    const fx = r.tick(now, sick)
+    for (const c of fx.calls) if (c.kind === 'provision') r.done(c, { ok: true, instance: instance(c.action.slot, c.action.generation) }, now)
+    if (fx.report !== undefined) reports.push({ at: now, report: fx.report })
+  }
+  const gaps = reports.slice(1).map((x, i) => x.at - reports[i]!.at)
+  t.ok(reports.length >= 1 && gaps.every((g) => g >= DEFAULT_RECONCILER_CONFIG.reportMinIntervalMs), `changes are reported, never twice within 2 s (at ${reports.map((x) => x.at).join(', ')})`)
+  const slot5 = reports.at(-1)?.report.pools[0]!.slots.find((x) => x.index === 5)
+  t.equal(slot5?.state, 'replacing')
+  t.equal(slot5?.instanceId, instances[5]!.id, 'a slot that is not active keeps its detail')
 })

@@ -113,7 +113,7 @@ function world (t: Test, pools: PoolSpec[] = [pool()], providers: string[] = ['a
   const hooks: WebhookEvent[] = []
   const registry = new Registry()
   const rt = new CoordinatorRuntime({
-    fleet: FLEET, pools, providers: map, config: DEFAULT_RECONCILER_CONFIG, mesh, clock, alarm, log,
+    fleet: FLEET, pools, providers: map, config: { ...DEFAULT_RECONCILER_CONFIG, reportMinIntervalMs: 0 }, mesh, clock, alarm, log,
     notify: (e) => { hooks.push(e) }, metrics: new CoordinatorMetrics(registry), ...extra,
   })
   t.teardown(() => { rt.stop() })

@@ -42,6 +42,7 @@ t.test('a fatal XID: cordon, replacement requested within 5 s, then drain and te
   t.ok(cordoned && drained, 'the old node was cordoned and drained before termination')
   t.equal(s.duplicates, 0)
   t.equal(s.healthyTerminated, 0)
+  t.equal(s.repeatTerminations, 0, 'the old instance was terminated once')
   t.same(s.violations, [])
 })
 
