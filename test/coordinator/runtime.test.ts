@@ -329,3 +329,41 @@ t.test('a pool\'s queue source is polled while acting, and its depth sizes the p
   t.equal(w.mesh.published.at(-1)!.pools[0]!.queueDepth, 35, 'an unreadable answer leaves the last depth')
   t.ok(w.logs.some((l) => l.msg === 'queue source unreadable; the last queue depth stands' && l.url === 'http://127.0.0.1:1'))
 })
+
+t.test('the Lambda API key never reaches the logs, whether calls succeed or are refused', async (t) => {
+  const { LambdaProvider } = await import('../../coordinator/providers/lambda.js')
+  const { startLambdaServer } = await import('../../coordinator/providers/lambda-server.js')
+  const SECRET = 'sk-shoal-test-5f0c1e9a7b'
+  const cloud = new FakeCloud({ provider: 'lambda', offerings: [{ region: 'us-east-3', instanceType: 'gpu_8x_h100_sxm5', capacity: 'unlimited' }], idPrefix: '' })
+  const server = await startLambdaServer({ cloud, apiKey: SECRET })
+  t.teardown(async () => { await server.close() })
+  const lines: string[] = []
+  const log = pino({ level: 'debug' }, { write: (line: string) => { lines.push(line) } })
+  const spec = pool({ minNodes: 1, offers: [offer({ provider: 'lambda', region: 'us-east-3', instanceType: 'gpu_8x_h100_sxm5' })] })
+  const runFor = async (key: string, done: (rt: CoordinatorRuntime) => boolean): Promise<CoordinatorRuntime> => {
+    const clock = { now: 1_700_000_000_000, wallMs (): number { return this.now } }
+    const alarm = new FakeAlarm()
+    const mesh = new FakeMesh()
+    mesh.isActing = true
+    const provider = new LambdaProvider({
+      kind: 'lambda', name: 'lambda', endpoint: `${server.url}/api/v1`, apiKeyEnv: 'SHOAL_TEST_KEY', apiKeyFile: null, sshKeyName: 'k', userData: null,
+      launchIntervalMs: 0, requestIntervalMs: 0, call: { timeoutMs: 5_000, maxAttempts: 1, baseBackoffMs: 1, maxBackoffMs: 1 },
+    }, { env: { SHOAL_TEST_KEY: key } })
+    const rt = new CoordinatorRuntime({ fleet: FLEET, pools: [spec], providers: new Map([['lambda', provider]]), config: DEFAULT_RECONCILER_CONFIG, mesh, clock, alarm, log })
+    rt.start()
+    // Real HTTP on loopback: fire the runtime's timers until it got where the test wants (bounded).
+    for (let i = 0; i < 2_000 && !done(rt); i++) {
+      alarm.fire()
+      await new Promise<void>((resolve) => { setTimeout(resolve, 5) })
+      clock.now += 250
+    }
+    rt.stop()
+    return rt
+  }
+  const good = await runFor(SECRET, (rt) => rt.reconciler.stats.provisions === 1)
+  t.equal(good.reconciler.stats.provisions, 1, 'with the right key: the pool is filled')
+  const wrong = await runFor(`${SECRET}-revoked`, () => lines.some((l) => l.includes('list failed')))
+  t.equal(wrong.reconciler.stats.provisions, 0, 'with a revoked key: nothing')
+  t.ok(lines.some((l) => l.includes('list failed') && l.includes('invalid-api-key')), 'the refusal is logged, with its code')
+  t.notOk(lines.some((l) => l.includes(SECRET)), 'and no log line carries the key')
+})
