@@ -3,7 +3,7 @@
 // It returns calls for the driver to make (the agent: real SDKs; the simulator: the fake cloud on
 // virtual time) and is told how each went. Nothing here awaits or reads a clock.
 import { create } from '@bufbuild/protobuf'
-import { FleetEventSchema, PoolsReportSchema, PoolStatusSchema, SlotStatusSchema, type FleetEvent, type PoolStatus, type PoolsReport } from '../proto/gen/shoal_pb.js'
+import { FleetEventSchema, PoolsReportSchema, PoolStatusSchema, type FleetEvent, type PoolStatus, type PoolsReport } from '../proto/gen/shoal_pb.js'
 import { assert } from '../agent/lib/assert.js'
 import { Scaler } from './autoscale/scaler.js'
 import type { ObservedNode } from './observed.js'
@@ -23,13 +23,12 @@ export interface ReconcilerConfig {
   readonly listIntervalMs: number
   /**
    * Gossip the pools report at least this often, so agents and a successor stay current. It goes
-   * to every agent: at 1,000 nodes a report is ~16 KB (active slots compacted), so 30 s is ~4 kbit/s
-   * per agent. Default 30 s.
+   * to every agent; big pools leave their active slots out, so it stays a few KB. Default 30 s.
    */
   readonly reportIntervalMs: number
   /** A change is gossiped at most this often: during a burst of replacements, one report per 2 s, not one per plan. Default 2 s. */
   readonly reportMinIntervalMs: number
-  /** Pools with more slots than this gossip only index, generation and state of their active slots (all of it below). Default 64. */
+  /** Pools with more slots than this leave their active slots out of the report (a listing has them). Default 64. */
   readonly reportFullSlots: number
   /** A cordon or drain not reflected in the node's health after this long is asked again. Default 10 s. */
   readonly commandRetryMs: number
@@ -383,10 +382,11 @@ export class Reconciler {
   }
 }
 
-/** Active slots as (index, generation, state) only: what a successor needs; the rest is in the listing. */
+/**
+ * A big pool's report leaves its active slots out: their instances (and generations) are in every
+ * listing a successor makes, and the counts say how many there are. What a successor cannot list
+ * (replacements under way, dead-on-arrival attempts, failed slots) stays.
+ */
 function compactSlots (p: PoolStatus): PoolStatus {
-  return create(PoolStatusSchema, {
-    ...p,
-    slots: p.slots.map((s) => s.state === 'active' ? create(SlotStatusSchema, { index: s.index, generation: s.generation, state: s.state }) : s),
-  })
+  return create(PoolStatusSchema, { ...p, slots: p.slots.filter((s) => s.state !== 'active') })
 }
