@@ -9,7 +9,7 @@
 // generation of a slot's next instance is one above the highest the clouds (or the last report)
 // show, so a successor that re-decides an unfinished provision presents the same token.
 import { create } from '@bufbuild/protobuf'
-import { PoolStatusSchema, SlotStatusSchema, type PoolStatus, type PoolsReport, type SlotStatus } from '../proto/gen/shoal_pb.js'
+import { CommandKind, PoolStatusSchema, SlotStatusSchema, type PoolStatus, type PoolsReport, type SlotStatus } from '../proto/gen/shoal_pb.js'
 import { assert } from '../agent/lib/assert.js'
 import { DEFAULT_BACKOFF_CONFIG, OfferingBackoff, offeringKey, type BackoffConfig } from './backoff.js'
 import { correlatedSilence, DEFAULT_CORRELATION_CONFIG, type CorrelatedGroup, type CorrelationConfig } from './correlation.js'
@@ -61,9 +61,20 @@ export interface PlanInput {
   readonly desired: ReadonlyMap<string, number>
   /** Everything every provider listed (the driver keeps a provider's last good listing when a list call fails). */
   readonly instances: readonly Instance[]
+  /** When each provider's listing in `instances` was taken: a remembered provision or terminate outlives a stale listing. */
+  readonly listedAt?: ReadonlyMap<string, number>
   readonly nodes: readonly ObservedNode[]
   /** Advisory capacity by offering key, for the availability strategy. */
   readonly available?: ReadonlyMap<string, boolean>
+  /** Pools not to plan now (a provider of theirs not listed yet); their instances are still theirs, not orphans. */
+  readonly hold?: ReadonlySet<string>
+}
+
+export type NodeCommandKind = 'cordon' | 'drain' | 'uncordon'
+
+/** The mesh command for a planner's node action (shared by the runtime and the simulator). */
+export function commandKindOf (k: NodeCommandKind): CommandKind {
+  return k === 'cordon' ? CommandKind.CORDON : k === 'drain' ? CommandKind.DRAIN : CommandKind.UNCORDON
 }
 
 export type TerminateCause = 'replaced' | 'dead-on-arrival' | 'scale-down' | 'orphan'
@@ -71,7 +82,7 @@ export type TerminateCause = 'replaced' | 'dead-on-arrival' | 'scale-down' | 'or
 export type Action =
   | { readonly kind: 'provision', readonly key: string, readonly pool: string, readonly slot: number, readonly generation: number, readonly token: string, readonly name: string, readonly offer: Offer, readonly replaces: string | undefined, readonly reason: string }
   | { readonly kind: 'terminate', readonly key: string, readonly pool: string, readonly slot: number, readonly instance: Instance, readonly node: string | undefined, readonly cause: TerminateCause, readonly reason: string }
-  | { readonly kind: 'cordon' | 'drain', readonly key: string, readonly pool: string, readonly node: string, readonly reason: string }
+  | { readonly kind: NodeCommandKind, readonly key: string, readonly pool: string, readonly node: string, readonly reason: string }
 
 export interface Plan {
   readonly actions: Action[]
@@ -86,6 +97,12 @@ interface Pending { generation: number, token: string, offer: Offer | undefined,
 type JoinState = { kind: 'joined', node: ObservedNode } | { kind: 'booting', node: ObservedNode | undefined } | { kind: 'doa', why: string }
 
 const MAX_NOTICES = 64
+const MAX_MINE = 65_536
+/** Empty slots (scaled down) reported per pool with their generation; failed slots are always reported. */
+const REPORTED_EMPTY_SLOTS = 64
+const UNCONFIRMED_STATES: ReadonlySet<string> = new Set(['booting', 'replacing', 'active', 'cordoned', 'draining', 'terminating', 'unhealthy'])
+/** Orphans terminated per plan: a coordinator file that lost a pool must not wipe it out in one go. */
+const MAX_ORPHAN_TERMINATIONS = 1
 
 function slotKey (pool: string, slot: number): string {
   return `${pool}#${slot}`
@@ -106,10 +123,16 @@ export class Planner {
   /** Provisions the driver reported done, by instance id, until a listing shows them. */
   readonly #overlay = new Map<string, { instance: Instance, at: number }>()
   /** Instances terminated by us, by id, until listings stop showing them live. */
-  readonly #gone = new Map<string, number>()
+  readonly #gone = new Map<string, { at: number, provider: string }>()
   readonly #firstSeen = new Map<string, number>()
   readonly #badSince = new Map<string, number>()
   readonly #turn = new Map<string, number>()
+  /** Instances this planner provisioned: young by definition, judged from their launch. */
+  readonly #mine = new Set<string>()
+  /** Generations a predecessor's report says it decided, not yet seen in a listing: re-sent, not skipped. */
+  readonly #unconfirmed = new Map<string, number>()
+  /** Nodes this planner cordoned for a scale-down: uncordoned if the pool grows back first. */
+  readonly #shrinking = new Set<string>()
   /** Dead-on-arrival instances already counted as an attempt (the terminate takes a few rounds to show). */
   readonly #counted = new Set<string>()
 
@@ -128,6 +151,9 @@ export class Planner {
         const key = slotKey(p.name, s.index)
         this.#generation.set(key, Math.max(this.#generation.get(key) ?? 0, s.generation))
         if (s.attempts > 0) this.#attempts.set(key, s.attempts)
+        // An instance of this generation should exist: re-send its token rather than skip it if
+        // the first listing lags. Not for an emptied or failed slot: that generation is gone.
+        if (s.generation > 0 && UNCONFIRMED_STATES.has(s.state)) this.#unconfirmed.set(key, s.generation)
       }
     }
   }
@@ -141,6 +167,8 @@ export class Planner {
       this.#pending.delete(key)
     }
     this.#overlay.set(instance.id, { instance, at: now })
+    this.#mine.add(instance.id)
+    if (this.#mine.size > MAX_MINE) this.#mine.delete(this.#mine.values().next().value as string)
   }
 
   /** A provision failed after the driver's retries. Returns what the operator should read. */
@@ -155,22 +183,22 @@ export class Planner {
         entry.pinned = false
         return `${key}: out of capacity (${message}); backed off ${Math.round(ms / 60_000)} min, trying the next offering`
       }
-      case 'quota': case 'fatal': {
+      case 'quota': case 'fatal': case 'not-found': {
         // Nothing was created (the cloud refused): another offering is safe, this one is hopeless for now.
         this.#backoff.block(key, now, this.#c.hardBackoffMs)
         entry.offer = undefined
         entry.pinned = false
         return `${key}: ${errorClass} (${message}); backed off, trying the next offering`
       }
-      case 'rate-limited': case 'transient': case 'not-found':
+      case 'rate-limited': case 'transient':
         // The call may have created the instance: retry the same offering with the same token, never another.
         entry.pinned = true
         return `${key}: ${errorClass} (${message}); will retry the same request`
     }
   }
 
-  terminated (instanceId: string, now: number): void {
-    this.#gone.set(instanceId, now)
+  terminated (instanceId: string, now: number, provider = ''): void {
+    this.#gone.set(instanceId, { at: now, provider })
     this.#overlay.delete(instanceId)
   }
 
@@ -181,7 +209,7 @@ export class Planner {
     const actions: Action[] = []
     const notices: string[] = []
     const statuses: PoolStatus[] = []
-    const instances = this.#instances(input.instances, now)
+    const instances = this.#instances(input.instances, now, input.listedAt)
     const byId = new Map<string, ObservedNode>()
     const byName = new Map<string, ObservedNode>()
     for (const n of input.nodes) {
@@ -200,23 +228,25 @@ export class Planner {
       if (i.tags === null || i.tags.fleet !== this.#fleet) continue
       const key = slotKey(i.tags.pool, i.tags.slot)
       this.#generation.set(key, Math.max(this.#generation.get(key) ?? 0, i.tags.generation))
+      if ((this.#unconfirmed.get(key) ?? Infinity) <= i.tags.generation) this.#unconfirmed.delete(key)
       for (const [k, p] of this.#pending) if (p.token === i.tags.token) this.#pending.delete(k)
       if (!live(i)) continue
       if (!known.has(i.tags.pool)) orphans.push(i)
       else (byPool.get(i.tags.pool) ?? byPool.set(i.tags.pool, []).get(i.tags.pool)!).push(i)
     }
     for (const pool of input.pools) {
+      if (input.hold?.has(pool.name) === true) continue
       const desired = input.desired.get(pool.name) ?? pool.minNodes
       assert(desired >= pool.minNodes && desired <= pool.maxNodes, `pool ${pool.name}: desired ${desired} outside [${pool.minNodes}, ${pool.maxNodes}]`)
       statuses.push(this.#planPool(pool, desired, byPool.get(pool.name) ?? [], nodeOf, correlated.nodes, input, actions, notices, orphans))
     }
     this.#reapOrphans(orphans, nodeOf, now, actions, notices)
-    this.#forget(now, instances, input.instances)
+    this.#forget(now, instances, input.instances, input.listedAt)
     return { actions, pools: statuses, notices: notices.slice(0, MAX_NOTICES), correlated: correlated.groups }
   }
 
   /** Listed instances, plus provisions reported done and not listed yet, minus what we terminated. */
-  #instances (listed: readonly Instance[], now: number): Instance[] {
+  #instances (listed: readonly Instance[], now: number, listedAt: ReadonlyMap<string, number> | undefined): Instance[] {
     const out: Instance[] = []
     const ids = new Set<string>()
     for (const i of listed) {
@@ -225,8 +255,10 @@ export class Planner {
       out.push(i)
     }
     for (const [id, o] of this.#overlay) {
+      // Forgotten only once a listing taken after it had its chance to show it.
+      const newer = (listedAt?.get(o.instance.provider) ?? Infinity) > o.at
       if (ids.has(id)) this.#overlay.delete(id)
-      else if (now - o.at > this.#c.overlayMs) this.#overlay.delete(id)
+      else if (now - o.at > this.#c.overlayMs && newer) this.#overlay.delete(id)
       else out.push(o.instance)
     }
     return out
@@ -245,6 +277,7 @@ export class Planner {
   /** Why this node should be replaced, or undefined. */
   #replaceClass (n: ObservedNode, correlated: ReadonlySet<string>, now: number, pool?: PoolSpec): string | undefined {
     if (n.health === 'unhealthy' && n.action === 'replace' && (n.member === 'alive' || n.member === 'suspect')) return 'its verdict says replace'
+    if (n.bootGatePassed === false && (n.member === 'alive' || n.member === 'suspect')) return 'its boot gate fails'
     if (n.member === 'dead' && !correlated.has(n.id)) {
       const after = pool?.health.deadReplaceAfterMs ?? 0
       if (now - n.memberSinceMs >= after) return `dead for ${Math.round((now - n.memberSinceMs) / 1000)} s`
@@ -257,21 +290,40 @@ export class Planner {
     return since !== undefined && now - since >= this.#c.replaceSettleMs
   }
 
-  /** `incoming`: a replacement that must prove itself (one that joins already broken is dead on arrival). */
+  /**
+   * `incoming`: a replacement that must prove itself (one that joins already broken is dead on
+   * arrival). A slot's established instance is judged by this planner's own sight of it: a
+   * coordinator that has just taken over, or has not heard a node's health yet, gives it a full
+   * boot deadline from now, never from a launch hours ago. A boot gate that fails on an instance
+   * older than the deadline (an agent restarted after a driver update) is a fault to replace
+   * through the usual path, not a dead-on-arrival terminate.
+   */
   #joinState (i: Instance, node: ObservedNode | undefined, pool: PoolSpec, now: number, incoming: boolean): JoinState {
-    if (node !== undefined && node.bootGatePassed === false) return { kind: 'doa', why: 'its boot gate failed' }
-    if (node !== undefined && node.bootGatePassed === true && (node.member === 'alive' || node.member === 'suspect')) {
-      return incoming && node.health === 'unhealthy' && node.action === 'replace' ? { kind: 'doa', why: 'it joined unhealthy' } : { kind: 'joined', node }
-    }
-    if (node !== undefined && node.bootGatePassed === true) return { kind: 'joined', node }
     const seen = this.#firstSeen.get(i.id) ?? now
     this.#firstSeen.set(i.id, seen)
-    const since = i.launchedMs > 0 ? i.launchedMs : seen
+    const launched = i.launchedMs > 0 ? i.launchedMs : seen
+    const since = incoming || this.#mine.has(i.id) ? launched : seen
+    const young = now - launched <= pool.health.bootDeadlineMs
+    if (node !== undefined && node.bootGatePassed === false && (incoming || young || this.#mine.has(i.id))) return { kind: 'doa', why: 'its boot gate failed' }
+    if (node !== undefined && node.bootGatePassed !== undefined && (node.member === 'alive' || node.member === 'suspect')) {
+      return incoming && node.health === 'unhealthy' && node.action === 'replace' ? { kind: 'doa', why: 'it joined unhealthy' } : { kind: 'joined', node }
+    }
+    if (node !== undefined && node.bootGatePassed !== undefined) return { kind: 'joined', node }
     if (now - since > pool.health.bootDeadlineMs) return { kind: 'doa', why: `no agent joined within ${Math.round(pool.health.bootDeadlineMs / 1000)} s` }
     return { kind: 'booting', node }
   }
 
+  /**
+   * One above the highest generation seen, except that a generation a predecessor reported and no
+   * listing has shown yet is sent again with its own token: the cloud returns the instance if it
+   * exists (a listing lagging behind a launch), or makes it.
+   */
   #nextGeneration (key: string): number {
+    const unconfirmed = this.#unconfirmed.get(key)
+    if (unconfirmed !== undefined) {
+      this.#unconfirmed.delete(key)
+      return unconfirmed
+    }
     return (this.#generation.get(key) ?? 0) + 1
   }
 
@@ -312,6 +364,18 @@ export class Planner {
       if (i.tags!.slot >= maxSlot) { orphans.push(i); continue }
       ;(slots.get(i.tags!.slot) ?? slots.set(i.tags!.slot, []).get(i.tags!.slot)!).push(i)
     }
+    // Scale-up provisions that have not launched are withdrawn first when the pool wants fewer
+    // nodes (a queue that drained while the offerings were backed off): never drain a running node
+    // in favour of one that does not exist. A pinned one may exist (its answer was lost): it stays.
+    const withInstances = [...slots.values()].filter((l) => l.length > 0).length
+    const fills = [...this.#pending.entries()]
+      .filter(([k, p]) => k.startsWith(`${pool.name}#`) && p.replaces === undefined && !p.pinned && !slots.has(Number(k.split('#')[1])))
+      .sort((a, b) => Number(b[0].split('#')[1]) - Number(a[0].split('#')[1]))
+    let excess = withInstances + fills.length - desired
+    for (const [k] of fills) {
+      if (excess-- <= 0) break
+      this.#pending.delete(k)
+    }
     for (const key of this.#pending.keys()) {
       const [name, s] = key.split('#')
       if (name === pool.name && !slots.has(Number(s))) slots.set(Number(s), [])
@@ -348,7 +412,16 @@ export class Planner {
       const list = slots.get(slot)!
       const s = create(SlotStatusSchema, { index: slot, generation: this.#generation.get(key) ?? 0, attempts: this.#attempts.get(key) ?? 0 })
       status.push(s)
-      const pending = this.#pending.get(key)
+      let pending = this.#pending.get(key)
+      // A replacement decided but not launched, for a node that has recovered (an operator fixed
+      // it and uncordoned it): withdrawn, so the node is not re-cordoned and replaced regardless.
+      const subject = list.length === 1 ? nodeOf(list[0]!) : undefined
+      if (pending?.replaces !== undefined && !pending.pinned && subject !== undefined && subject.id === pending.replaces &&
+          !subject.cordoned && this.#replaceClass(subject, correlated, now, pool) === undefined) {
+        this.#pending.delete(key)
+        notices.push(`pool ${pool.name}: the replacement of ${subject.name} is withdrawn: it recovered`)
+        pending = undefined
+      }
       if (list.length === 0) {
         if (pending !== undefined) {
           s.state = 'provisioning'
@@ -419,6 +492,19 @@ export class Planner {
     }
 
     this.#resize(pool, desired, slots, activeSlots, input, actions, notices)
+    // Slots with no instance keep their history in the report: a failed one (so an operator and a
+    // successor see it) and an emptied one's generation (so its token is never reused).
+    let extra = 0
+    for (const [key, generation] of this.#generation) {
+      const [name, index] = key.split('#')
+      const slot = Number(index)
+      if (name !== pool.name || slots.has(slot) || slot >= maxSlot) continue
+      const attempts = this.#attempts.get(key) ?? 0
+      const failed = attempts >= pool.health.maxAttempts
+      if (!failed && extra++ >= REPORTED_EMPTY_SLOTS) continue
+      status.push(create(SlotStatusSchema, { index: slot, generation, attempts, state: failed ? 'failed' : 'empty', detail: failed ? `${attempts} dead-on-arrival attempts; an operator must act` : '' }))
+    }
+    status.sort((a, b) => a.index - b.index)
     return create(PoolStatusSchema, {
       name: pool.name, min: pool.minNodes, max: pool.maxNodes, desired,
       current: [...slots.values()].filter((l) => l.length > 0).length,
@@ -456,31 +542,60 @@ export class Planner {
       }
       return
     }
-    let surplus = occupied - desired
-    if (surplus <= 0) return
+    // Only nodes that exist count towards a surplus (pending fills were trimmed before the slots).
+    let surplus = [...slots.values()].filter((l) => l.length > 0).length - desired
+    const victims = new Set<string>()
+    if (surplus <= 0) {
+      this.#regrow(pool, active, victims, actions)
+      return
+    }
     const rank = (a: { node: ObservedNode | undefined }): number => a.node === undefined || a.node.health === 'unhealthy' ? 0 : a.node.cordoned ? 1 : 2
-    const victims = [...active].sort((a, b) => rank(a) - rank(b) || b.slot - a.slot)
-    for (const v of victims) {
+    const ranked = [...active].sort((a, b) => rank(a) - rank(b) || b.slot - a.slot)
+    for (const v of ranked) {
       if (surplus-- <= 0) break
       const n = v.node
+      if (n !== undefined) victims.add(n.id)
       if (n === undefined || n.member === 'dead' || n.member === 'left' || n.drained) {
         actions.push({ kind: 'terminate', key: `terminate:${v.instance.id}`, pool: pool.name, slot: v.slot, instance: v.instance, node: n?.id, cause: 'scale-down', reason: `pool ${pool.name} above its desired ${desired}` })
       } else if (!n.cordoned) {
+        this.#shrinking.add(n.id)
         actions.push({ kind: 'cordon', key: `cordon:${n.id}`, pool: pool.name, node: n.id, reason: `scale-down of pool ${pool.name} to ${desired}` })
       } else if (!n.draining) {
         actions.push({ kind: 'drain', key: `drain:${n.id}`, pool: pool.name, node: n.id, reason: `scale-down of pool ${pool.name} to ${desired}` })
       }
     }
+    this.#regrow(pool, active, victims, actions)
   }
 
+  /** Nodes this planner cordoned for a scale-down the pool no longer wants: uncordoned, back in service. */
+  #regrow (pool: PoolSpec, active: Array<{ node: ObservedNode | undefined }>, victims: ReadonlySet<string>, actions: Action[]): void {
+    if (this.#shrinking.size === 0) return
+    for (const { node: n } of active) {
+      if (n === undefined || !this.#shrinking.has(n.id) || victims.has(n.id)) continue
+      this.#shrinking.delete(n.id)
+      if (n.cordoned && n.health !== 'unhealthy' && n.member !== 'dead' && n.member !== 'left') {
+        actions.push({ kind: 'uncordon', key: `uncordon:${n.id}`, pool: pool.name, node: n.id, reason: `pool ${pool.name} wants it again` })
+      }
+    }
+  }
+
+  /**
+   * An orphan whose agent is alive in the mesh is only reported: it runs work, and a coordinator
+   * file that lost a pool (drift, a typo) must not terminate that pool. The rest go after the grace
+   * period, one per plan.
+   */
   #reapOrphans (orphans: Instance[], nodeOf: (i: Instance) => ObservedNode | undefined, now: number, actions: Action[], notices: string[]): void {
+    let reaped = 0
     for (const i of orphans) {
+      const node = nodeOf(i)
+      const running = node !== undefined && (node.member === 'alive' || node.member === 'suspect')
       const seen = this.#firstSeen.get(`orphan:${i.id}`)
       if (seen === undefined) {
         this.#firstSeen.set(`orphan:${i.id}`, now)
-        notices.push(`orphan ${i.provider}/${i.id} (${i.name}, pool ${i.tags?.pool}, slot ${i.tags?.slot}): no slot owns it; terminating in ${Math.round(this.#c.orphanGraceMs / 60_000)} min`)
-      } else if (now - seen >= this.#c.orphanGraceMs) {
-        actions.push({ kind: 'terminate', key: `terminate:${i.id}`, pool: i.tags?.pool ?? '', slot: i.tags?.slot ?? -1, instance: i, node: nodeOf(i)?.id, cause: 'orphan', reason: 'orphan past its grace period' })
+        notices.push(`orphan ${i.provider}/${i.id} (${i.name}, pool ${i.tags?.pool}, slot ${i.tags?.slot}): no slot owns it; ${running ? `its agent ${node.name} is alive, so it is only reported` : `terminating in ${Math.round(this.#c.orphanGraceMs / 60_000)} min`}`)
+      } else if (!running && now - seen >= this.#c.orphanGraceMs && reaped < MAX_ORPHAN_TERMINATIONS) {
+        reaped++
+        actions.push({ kind: 'terminate', key: `terminate:${i.id}`, pool: i.tags?.pool ?? '', slot: i.tags?.slot ?? -1, instance: i, node: node?.id, cause: 'orphan', reason: 'orphan past its grace period' })
       }
     }
   }
@@ -490,10 +605,13 @@ export class Planner {
    * until a listing stops showing it alive: the listing before the terminate still does, and
    * forgetting early would count it again (a phantom replacement in flight, a second terminate).
    */
-  #forget (now: number, instances: Instance[], listed: readonly Instance[]): void {
+  #forget (now: number, instances: Instance[], listed: readonly Instance[], listedAt: ReadonlyMap<string, number> | undefined): void {
     const ids = new Set(instances.map((i) => i.id))
     const listedLive = new Set(listed.filter(live).map((i) => i.id))
-    for (const [id, at] of this.#gone) if (!listedLive.has(id) || now - at > this.#c.overlayMs) this.#gone.delete(id)
+    for (const [id, g] of this.#gone) {
+      const newer = (listedAt?.get(g.provider) ?? Infinity) > g.at
+      if (!listedLive.has(id) || (now - g.at > this.#c.overlayMs && newer)) this.#gone.delete(id)
+    }
     for (const id of this.#counted) if (!ids.has(id)) this.#counted.delete(id)
     for (const k of this.#firstSeen.keys()) {
       const id = k.startsWith('orphan:') ? k.slice(7) : k

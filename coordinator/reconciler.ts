@@ -7,7 +7,7 @@ import { FleetEventSchema, PoolsReportSchema, PoolStatusSchema, type FleetEvent,
 import { assert } from '../agent/lib/assert.js'
 import { Scaler } from './autoscale/scaler.js'
 import type { ObservedNode } from './observed.js'
-import { DEFAULT_PLANNER_CONFIG, Planner, type Action, type PlannerConfig } from './planner.js'
+import { DEFAULT_PLANNER_CONFIG, Planner, type Action, type NodeCommandKind, type PlannerConfig } from './planner.js'
 import type { PoolSpec } from './pool.js'
 import type { Instance, InstanceRef, Offering, ProviderErrorClass, ProvisionRequest } from './providers/provider.js'
 import { offeringKey } from './backoff.js'
@@ -60,7 +60,7 @@ export type Call =
 /** A coordinator event, and the webhook kind (coordinator/webhook.ts) it is, if any. */
 export interface CoordinatorEvent { readonly event: FleetEvent, readonly pool: string, readonly hook: string | undefined }
 
-export interface NodeCommand { readonly key: string, readonly kind: 'cordon' | 'drain', readonly node: string, readonly reason: string }
+export interface NodeCommand { readonly key: string, readonly kind: NodeCommandKind, readonly node: string, readonly reason: string }
 
 export interface ReconcileEffects {
   calls: Call[]
@@ -94,6 +94,10 @@ export interface ReconcilerOptions {
 }
 
 const MAX_LATENCY_SAMPLES = 4096
+/** Retry delays for a failed call (see #failed). */
+const RETRY_BASE_MS = 1_000
+const RETRY_MAX_MS = 5 * 60_000
+const MAX_FAILURES = 4096
 
 function emptyEffects (): ReconcileEffects {
   return { calls: [], commands: [], report: undefined, events: [] }
@@ -113,10 +117,16 @@ export class Reconciler {
   readonly #listed = new Map<string, Instance[]>()
   readonly #listedAt = new Map<string, number>()
   readonly #available = new Map<string, boolean>()
+  /** When each provider's listing in #listed was taken (#listedAt also moves on a failed list, to pace retries). */
+  readonly #takenAt = new Map<string, number>()
   readonly #inFlight = new Map<string, Call>()
   readonly #commandsAt = new Map<string, number>()
   readonly #queue = new Map<string, { depth: number, at: number }>()
   readonly #scale = new Map<string, number>()
+  /** When each scale write (or clear) was taken here. */
+  readonly #scaleAt = new Map<string, number>()
+  /** Provider calls that failed and may be retried (transient, rate-limited; terminates), and when. */
+  readonly #failures = new Map<string, { n: number, until: number }>()
   readonly #pendingEvents: CoordinatorEvent[] = []
   /** Events since the last pools report, which carries them to every agent's `shoal events`. */
   readonly #reportEvents: FleetEvent[] = []
@@ -145,17 +155,19 @@ export class Reconciler {
     this.#commandsAt.clear()
     this.#listed.clear()
     this.#listedAt.clear()
+    this.#takenAt.clear()
     this.#faultSeen.clear()
     if (last !== undefined) {
-      // The last report is the truth about operator settings: one this agent remembers from an
-      // earlier term may have been cleared since.
-      this.#scale.clear()
-      this.#queue.clear()
+      // The last report is the truth about operator settings, except writes this agent took after
+      // it (acknowledged in the moment before this reconciler saw the lease): an older local one
+      // may have been cleared since.
+      for (const [pool, at] of this.#scaleAt) if (at <= last.timeMs) { this.#scale.delete(pool); this.#scaleAt.delete(pool) }
+      for (const [pool, q] of this.#queue) if (q.at <= last.timeMs) this.#queue.delete(pool)
       this.#planner.seed(last)
       this.#seq = last.term === term ? last.seq : 0
       for (const p of last.pools) {
-        if (p.scale !== undefined) this.#scale.set(p.name, p.scale)
-        if (p.queueDepth !== undefined) this.#queue.set(p.name, { depth: p.queueDepth, at: p.queueSetMs })
+        if (p.scale !== undefined && !this.#scaleAt.has(p.name)) this.#scale.set(p.name, p.scale)
+        if (p.queueDepth !== undefined && !this.#queue.has(p.name)) this.#queue.set(p.name, { depth: p.queueDepth, at: p.queueSetMs })
       }
     }
     for (const [pool, n] of this.#scale) this.#scalers.get(pool)?.setOverride(n, now)
@@ -176,13 +188,16 @@ export class Reconciler {
   setScale (pool: string, n: number | undefined, now: number): void {
     if (n === undefined) this.#scale.delete(pool)
     else this.#scale.set(pool, n)
+    this.#scaleAt.set(pool, now)
     this.#scalers.get(pool)?.setOverride(n, now)
     this.#nextPlanAt = now
     this.#nextReportAt = now
   }
 
   setQueue (pool: string, depth: number, now: number): void {
+    const was = this.#queue.get(pool)?.depth
     this.#queue.set(pool, { depth, at: now })
+    if (was === depth) return // a queue source repeating itself is not news
     this.#nextPlanAt = now
     this.#nextReportAt = now
   }
@@ -209,10 +224,11 @@ export class Reconciler {
       this.#inFlight.set(key, call)
       fx.calls.push(call)
     }
-    // Never plan on a partial picture: a provider not listed yet would look empty, and its pools
-    // would be filled a second time (the tokens would save us, but only for the same generation).
-    const listedAll = this.#o.providers.every((p) => this.#listed.has(p))
-    if (listedAll && now >= this.#nextPlanAt) {
+    // Never plan a pool on a partial picture: a provider not listed yet would look empty, and the
+    // pool would be filled a second time. Pools whose providers are all listed go ahead (one
+    // cloud's outage must not stop another's replacements).
+    const ready = this.#o.pools.some((p) => this.#ready(p))
+    if (ready && now >= this.#nextPlanAt) {
       this.#nextPlanAt = now + this.#o.config.planIntervalMs
       this.#plan(fx, now, nodes)
     }
@@ -229,6 +245,7 @@ export class Reconciler {
         if (outcome.ok) {
           this.#listed.set(call.provider, outcome.instances ?? [])
           this.#listedAt.set(call.provider, now)
+          this.#takenAt.set(call.provider, now)
           // Advisory capacity, for the availability strategy: the provider's own word, refreshed with each listing.
           for (const o of outcome.offerings ?? []) this.#available.set(offeringKey({ provider: call.provider, region: o.region, zone: '', instanceType: o.instanceType }), o.available)
         } else {
@@ -241,12 +258,16 @@ export class Reconciler {
       case 'provision': {
         const a = call.action
         if (outcome.ok && outcome.instance !== undefined) {
+          this.#failures.delete(call.key)
           this.stats.provisions++
           this.#planner.provisioned(a.token, outcome.instance, now)
           this.#event(now, a.replaces ?? '', 'provider', `${call.provider} provisioned ${outcome.instance.id} (${outcome.instance.name}) for ${a.pool} slot ${a.slot}`)
         } else if (!outcome.ok) {
           this.stats.provisionFailures[outcome.errorClass] = (this.stats.provisionFailures[outcome.errorClass] ?? 0) + 1
           if (outcome.errorClass === 'capacity' || outcome.errorClass === 'quota') this.stats.backoffs++
+          // The same request again (pinned to its offer): not before a growing delay. A refusal
+          // (capacity, quota, fatal, not-found) moves to another offering, which needs no delay.
+          if (outcome.errorClass === 'transient' || outcome.errorClass === 'rate-limited') this.#failed(call.key, now)
           const note = this.#planner.provisionFailed(a.token, outcome.errorClass, `${outcome.code}: ${outcome.message}`, now)
           this.#event(now, a.replaces ?? '', 'provider', `${call.provider} provision for ${a.pool} slot ${a.slot} failed: ${note}`)
         }
@@ -255,11 +276,13 @@ export class Reconciler {
       }
       case 'terminate':
         if (outcome.ok || outcome.errorClass === 'not-found') {
+          this.#failures.delete(call.key)
           this.stats.terminations++
-          this.#planner.terminated(call.ref.id, now)
+          this.#planner.terminated(call.ref.id, now, call.provider)
           this.#event(now, call.action.node ?? '', 'provider', `${call.provider} terminated ${call.ref.id} (${call.action.cause}: ${call.action.reason})`,
             call.action.cause === 'replaced' ? 'replaced' : call.action.cause === 'dead-on-arrival' ? 'dead-on-arrival' : 'terminated', call.action.pool)
         } else {
+          this.#failed(call.key, now)
           this.#event(now, call.action.node ?? '', 'provider', `${call.provider} terminate ${call.ref.id} failed: ${outcome.errorClass} ${outcome.code}: ${outcome.message}`)
         }
         this.#nextPlanAt = now
@@ -285,7 +308,11 @@ export class Reconciler {
       autoscale.set(pool.name, d.reason)
     }
     const instances = [...this.#listed.values()].flat()
-    const plan = this.#planner.plan({ now, pools: this.#o.pools, desired, instances, nodes, available: this.#available })
+    const hold = new Set(this.#o.pools.filter((p) => !this.#ready(p)).map((p) => p.name))
+    const plan = this.#planner.plan({ now, pools: this.#o.pools, desired, instances, nodes, available: this.#available, hold, listedAt: this.#takenAt })
+    const live = new Set(nodes.map((n) => n.id))
+    for (const id of this.#faultSeen.keys()) if (!live.has(id)) this.#faultSeen.delete(id)
+    for (const [k, at] of this.#commandsAt) if (now - at > this.#o.config.commandRetryMs * 10) this.#commandsAt.delete(k)
     for (const n of nodes) {
       if (n.health === 'unhealthy' && n.action === 'replace' && !this.#faultSeen.has(n.id)) this.#faultSeen.set(n.id, now)
     }
@@ -303,8 +330,20 @@ export class Reconciler {
     this.#report(fx, now, false)
   }
 
+  #ready (p: PoolSpec): boolean {
+    return p.offers.every((o) => this.#listed.has(o.provider))
+  }
+
+  /** A call that failed waits 1 s, 2 s, 4 s … up to 5 min before it is made again (never a hot loop). */
+  #failed (key: string, now: number): void {
+    const n = (this.#failures.get(key)?.n ?? 0) + 1
+    this.#failures.delete(key)
+    this.#failures.set(key, { n, until: now + Math.min(RETRY_MAX_MS, RETRY_BASE_MS * 2 ** Math.min(n - 1, 20)) })
+    if (this.#failures.size > MAX_FAILURES) this.#failures.delete(this.#failures.keys().next().value as string)
+  }
+
   #act (fx: ReconcileEffects, a: Action, now: number): void {
-    if (a.kind === 'cordon' || a.kind === 'drain') {
+    if (a.kind === 'cordon' || a.kind === 'drain' || a.kind === 'uncordon') {
       const last = this.#commandsAt.get(a.key)
       if (last !== undefined && now - last < this.#o.config.commandRetryMs) return
       this.#commandsAt.set(a.key, now)
@@ -312,6 +351,7 @@ export class Reconciler {
       return
     }
     if (this.#inFlight.has(a.key)) return
+    if ((this.#failures.get(a.key)?.until ?? -Infinity) > now) return
     let call: Call
     if (a.kind === 'provision') {
       const seen = a.replaces === undefined ? undefined : this.#faultSeen.get(a.replaces)
@@ -371,7 +411,7 @@ export class Reconciler {
     if (!due && key === this.#lastReportKey && this.#reportEvents.length === 0) return
     const earliest = this.#lastReportAt + this.#o.config.reportMinIntervalMs
     if (now < earliest) {
-      this.#nextReportAt = Math.min(this.#nextReportAt, earliest)
+      this.#nextReportAt = earliest
       return
     }
     this.#lastReportKey = key

@@ -6,6 +6,7 @@ import { CommandKind, CommandStatus, type CommandResult, type FleetEvent, type P
 import type { Alarm, WallClock } from '../agent/lib/time.js'
 import type { PoolWrite } from '../agent/mesh/node.js'
 import type { ObservedNode } from './observed.js'
+import { commandKindOf } from './planner.js'
 import { Reconciler, type Call, type CallOutcome, type ReconcilerConfig, type NodeCommand } from './reconciler.js'
 import type { CoordinatorMetrics } from './metrics.js'
 import type { PoolSpec } from './pool.js'
@@ -102,6 +103,17 @@ export class CoordinatorRuntime {
 
   #tick (): void {
     if (this.#stopped) return
+    try {
+      this.#tickOnce()
+    } catch (err) {
+      // A broken invariant in a core: stop coordinating rather than crash the agent (every
+      // council member would crash the same way on the same inputs). The mesh keeps running.
+      this.#o.log.error({ err: (err as Error).stack ?? String(err) }, 'coordinator stopped: a core failed; this agent no longer manages pools')
+      this.stop()
+    }
+  }
+
+  #tickOnce (): void {
     const now = this.#o.clock.wallMs()
     const acting = this.#o.mesh.acting(now)
     const term = this.#o.mesh.term()
@@ -179,7 +191,7 @@ export class CoordinatorRuntime {
   }
 
   async #command (c: NodeCommand): Promise<void> {
-    const kind = c.kind === 'cordon' ? CommandKind.CORDON : CommandKind.DRAIN
+    const kind = commandKindOf(c.kind)
     const r = await this.#o.mesh.command(kind, c.node, c.reason, COMMAND_TIMEOUT_MS)
     const ok = r.errorCode === '' && r.ack?.status === CommandStatus.APPLIED
     if (!ok) this.#o.log.warn({ node: c.node, kind: c.kind, error: r.errorCode, message: r.message || r.ack?.detail }, 'coordinator command not applied; it will be asked again')

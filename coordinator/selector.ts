@@ -30,7 +30,9 @@ export function selectOffer (s: SelectInput): Offer | undefined {
       return [...open].sort((a, b) => (a.costPerHour ?? Infinity) - (b.costPerHour ?? Infinity) || byPriority(a, b))[0]
     case 'availability': {
       const sorted = [...open].sort(byPriority)
-      return sorted.find((o) => s.available.get(offeringKey(o)) !== false) ?? sorted[0]
+      // Clouds advertise capacity per region; an offer that names a zone reads its region's word.
+      const says = (o: Offer): boolean | undefined => s.available.get(offeringKey(o)) ?? s.available.get(offeringKey({ ...o, zone: '' }))
+      return sorted.find((o) => says(o) !== false) ?? sorted[0]
     }
     case 'round-robin': {
       // Weighted ring over all offers (so weights keep their meaning while one is backed off);

@@ -15,6 +15,7 @@ import { fleetHandler, type CommandWriter, type FleetReader } from '../admin/fle
 import { loadCoordinatorFile, type CoordinatorConfig } from '../../coordinator/config.js'
 import { CoordinatorMetrics } from '../../coordinator/metrics.js'
 import { createProvider } from '../../coordinator/providers/create.js'
+import { ProviderError } from '../../coordinator/providers/provider.js'
 import { DEFAULT_RECONCILER_CONFIG } from '../../coordinator/reconciler.js'
 import { CoordinatorRuntime } from '../../coordinator/runtime.js'
 import { observe } from '../../coordinator/view.js'
@@ -365,7 +366,12 @@ export class Agent {
       ? undefined
       : new Webhooks(await webhookTargets(file.webhooks, { env: process.env, readFile: async (p) => await readFile(p, 'utf8') }), systemWebhookComponents({ warn: (obj, msg) => { log.warn(obj, msg) } }))
     this.#webhooks = webhooks
-    const providers = new Map(file.providers.map((p) => [p.name, createProvider(p)]))
+    // A deposed coordinator stops retrying at once: its successor may send the same token to
+    // another cloud, where it is not idempotent.
+    const guard = (): void => {
+      if (!mesh.node.acting(clock.wallMs())) throw new ProviderError('transient', 'deposed', 'this agent lost the coordinator lease; the call is abandoned')
+    }
+    const providers = new Map(file.providers.map((p) => [p.name, createProvider(p, { guard })]))
     this.#coordinator = new CoordinatorRuntime({
       fleet: config.mesh.fleet,
       pools: file.pools,

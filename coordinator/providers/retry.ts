@@ -20,6 +20,11 @@ export interface CallDeps {
   beforeAttempt?: () => Promise<void>
   /** Sees each failed attempt and the delay before the next one (null: no retry follows). */
   onAttemptError?: (err: ProviderError, attempt: number, retryInMs: number | null) => void
+  /**
+   * Runs before every attempt and throws (a ProviderError) to stop the call: a coordinator that
+   * lost its lease must not go on retrying a provision its successor may send elsewhere.
+   */
+  guard?: () => void
 }
 
 /** Backoff ceilings above this are a configuration mistake (hours of silent waiting). */
@@ -44,6 +49,7 @@ export interface ProviderCallDeps {
   setTimer?: SetTimer
   /** Every failed attempt of every call (metrics: failures by class; events). */
   onAttemptError?: CallDeps['onAttemptError']
+  guard?: CallDeps['guard']
 }
 
 /** The CallDeps a provider passes to `call`, from its optional deps (real sleep, system entropy by default). */
@@ -51,6 +57,7 @@ export function callDepsOf (d: Partial<CallDeps>, defaultRng: () => Rng): CallDe
   const out: CallDeps = { sleep: d.sleep ?? realSleep, rng: d.rng ?? defaultRng() }
   if (d.setTimer !== undefined) out.setTimer = d.setTimer
   if (d.onAttemptError !== undefined) out.onAttemptError = d.onAttemptError
+  if (d.guard !== undefined) out.guard = d.guard
   return out
 }
 
@@ -111,7 +118,9 @@ export async function call<T> (policy: CallPolicy, fn: (signal: AbortSignal) => 
   validateCallPolicy(policy)
   const setTimer = deps.setTimer ?? realSetTimer
   for (let attempt = 1; ; attempt++) {
+    deps.guard?.()
     if (deps.beforeAttempt !== undefined) await deps.beforeAttempt()
+    deps.guard?.() // pacing may have waited long
     try {
       return await attemptOnce(policy.timeoutMs, fn, setTimer)
     } catch (err) {

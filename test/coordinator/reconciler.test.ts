@@ -283,7 +283,10 @@ for (const c of FAILOVER) {
     t.equal(r.stats.backoffs, c.backoffs)
     t.equal(r.stats.provisions, 0)
     t.match(r.drainEvents().map((e) => e.event.detail), [new RegExp(`^aws provision for train slot 0 failed: .*${c.errorClass === 'capacity' ? 'out of capacity' : c.errorClass}`)])
-    const [q] = provisions(r.tick(100, []))
+    // A refusal moves on at once; a retry of the same request waits 1 s (then 2, 4, … 5 min).
+    const retryAt = c.next === 'aws' ? 1_100 : 100
+    if (retryAt > 100) t.same(provisions(r.tick(100, [])), [], 'no retry before its delay')
+    const [q] = provisions(r.tick(retryAt, []))
     t.equal(q?.provider, c.next)
     t.equal(q?.request.token, p!.request.token, 'the same slot and generation: the same token')
   })
@@ -460,4 +463,52 @@ t.test('reports are paced: a change waits out reportMinIntervalMs, and big pools
   const slot5 = reports.at(-1)?.report.pools[0]!.slots.find((x) => x.index === 5)
   t.equal(slot5?.state, 'replacing')
   t.equal(slot5?.instanceId, instances[5]!.id, 'a slot that is not active keeps its detail')
+})
+
+t.test('review fixes: no spin while a report waits out its pacing', async (t) => {
+  const r = reconciler([pool()], ['aws'], DEFAULT_RECONCILER_CONFIG)
+  started(r, {}, 0)
+  r.tick(0, [])
+  r.setScale('train', 3, 500)
+  r.tick(500, [])
+  t.ok(r.nextWakeAt() >= 500 + 1, `the next wake is not in the past (${r.nextWakeAt()})`)
+})
+
+t.test('review fixes: one provider down does not stop the pools of another after a failover', async (t) => {
+  const lambdaPool = pool({ name: 'lam', minNodes: 1, offers: [offer({ provider: 'lambda', region: 'us-east-3', instanceType: 'gpu_8x_h100_sxm5' })] })
+  const r = reconciler([pool({ minNodes: 1 }), lambdaPool], ['aws', 'lambda'])
+  r.activate(1, undefined, 0)
+  for (const c of r.tick(0, []).calls) if (c.kind === 'list') r.done(c, c.provider === 'aws' ? listed() : failed('transient', 'provider/internal-unavailable'), 0)
+  const fx = r.tick(1, [])
+  t.same(slots(fx), ['aws 0/1'], 'the aws pool is planned; the lambda pool waits for its listing')
+  t.same(fx.report?.pools.map((p) => p.name), ['train'])
+})
+
+t.test('review fixes: a scale written just before this agent saw its lease survives activation', async (t) => {
+  const r = reconciler([pool({ minNodes: 1, maxNodes: 8 })])
+  r.setScale('train', 6, 1_000)
+  const last = report(2, 5, [{ name: 'train', min: 1, max: 8, desired: 2, scale: 2 }])
+  last.timeMs = 900
+  started(r, {}, 1_100, last, 3)
+  t.equal(r.tick(1_100, []).report?.pools[0]?.scale, 6, 'the acknowledged write is newer than the report')
+  const s = reconciler([pool({ minNodes: 1, maxNodes: 8 })])
+  s.setScale('train', 6, 800)
+  started(s, {}, 1_100, last, 3)
+  t.equal(s.tick(1_100, []).report?.pools[0]?.scale, 2, 'an older local write gives way to the report')
+})
+
+t.test('review fixes: a refused terminate is retried after a growing delay, not in a loop', async (t) => {
+  const { instances, nodes } = full(3)
+  const r = reconciler([pool({ minNodes: 1 })])
+  started(r, { aws: instances })
+  const drained = nodes.map((n, k) => k === 2 ? { ...n, cordoned: true, draining: true, drained: true } : n)
+  const calls: number[] = []
+  for (let now = 0; now <= 10_000; now += 100) {
+    for (const c of r.tick(now, drained).calls) {
+      if (c.kind !== 'terminate') continue
+      calls.push(now)
+      r.done(c, failed('fatal', 'OperationNotPermitted', 'termination protection'), now)
+    }
+  }
+  t.ok(calls.length >= 2 && calls.length <= 5, `a few tries in 10 s, not a hundred (${calls.join(', ')})`)
 })

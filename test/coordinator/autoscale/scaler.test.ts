@@ -4,7 +4,7 @@ import { AssertionError } from '../../../agent/lib/assert.js'
 import { Scaler } from '../../../coordinator/autoscale/scaler.js'
 import type { PoolSignals } from '../../../coordinator/autoscale/signals.js'
 import type { AutoscalerSpec } from '../../../coordinator/autoscale/spec.js'
-import { at, MIN, NO_COOLDOWN, queue, reactive, sig, SUNDAY, win } from './support.js'
+import { at, MIN, queue, reactive, sig, SUNDAY, win } from './support.js'
 
 const COOL = { upMs: 3 * MIN, downMs: 10 * MIN }
 

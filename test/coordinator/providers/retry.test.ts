@@ -128,3 +128,16 @@ t.test('bad policies are refused with the field named', async (t) => {
   await t.rejects(call({ ...POLICY, timeoutMs: 0 }, async () => 1, d), /timeoutMs/)
   await t.rejects(call({ ...POLICY, baseBackoffMs: 5_000 }, async () => 1, d), /baseBackoffMs/)
 })
+
+t.test('guard stops a call before its next attempt (a deposed coordinator stops retrying)', async (t) => {
+  const { d } = deps()
+  let attempts = 0
+  let acting = true
+  const guarded = { ...d, guard: () => { if (!acting) throw new ProviderError('transient', 'deposed', 'lost the lease') } }
+  await t.rejects(call(POLICY, async () => {
+    attempts++
+    acting = false // the lease is lost while the first attempt fails
+    throw new ProviderError('transient', 'InternalError', 'try again')
+  }, guarded), { code: 'deposed' })
+  t.equal(attempts, 1, 'no second attempt once the guard says no')
+})

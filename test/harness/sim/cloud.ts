@@ -8,11 +8,12 @@
 // were really faulted (a terminated node that was not is a healthy node terminated), and how many
 // instances each slot ever had alive at once (more than two is a duplicate).
 import { create } from '@bufbuild/protobuf'
-import { BootGateSchema, CommandKind, NodeMetaSchema, PoolsReportSchema, type BootGate, type NodeMeta } from '../../../proto/gen/shoal_pb.js'
+import { BootGateSchema, NodeMetaSchema, PoolsReportSchema, type BootGate, type NodeMeta } from '../../../proto/gen/shoal_pb.js'
 import { assert } from '../../../agent/lib/assert.js'
 import type { MeshEffects } from '../../../agent/mesh/node.js'
 import type { PoolSpec } from '../../../coordinator/pool.js'
 import { FakeCloud, type FakeOffering, type FakeFault, type FakeInstance } from '../../../coordinator/providers/fake-cloud.js'
+import { commandKindOf } from '../../../coordinator/planner.js'
 import { DEFAULT_RECONCILER_CONFIG, Reconciler, type Call, type CallOutcome, type ReconcilerConfig } from '../../../coordinator/reconciler.js'
 import { instanceName, provisionToken } from '../../../coordinator/token.js'
 import { observe } from '../../../coordinator/view.js'
@@ -229,7 +230,7 @@ export class CloudSim {
     const life = node
     for (const c of fx.calls) this.#call(i, life, r, c)
     for (const c of fx.commands) {
-      this.fleet.request(i, `${c.key}@${Math.floor(now)}`, { kind: c.kind === 'cordon' ? CommandKind.CORDON : CommandKind.DRAIN, target: c.node, reason: c.reason }, 30_000)
+      this.fleet.request(i, `${c.key}@${Math.floor(now)}`, { kind: commandKindOf(c.kind), target: c.node, reason: c.reason }, 30_000)
     }
     if (fx.report !== undefined) {
       const report = fx.report
