@@ -158,6 +158,11 @@ export class Planner {
     }
   }
 
+  /** An operator acted on the pool (`shoal scale`): its failed slots may try again. */
+  resetAttempts (pool: string): void {
+    for (const key of this.#attempts.keys()) if (key.startsWith(`${pool}#`)) this.#attempts.delete(key)
+  }
+
   // ---- what the driver reports back -----------------------------------------------------------
 
   provisioned (token: string, instance: Instance, now: number): void {

@@ -189,6 +189,7 @@ export class Reconciler {
     if (n === undefined) this.#scale.delete(pool)
     else this.#scale.set(pool, n)
     this.#scaleAt.set(pool, now)
+    this.#planner.resetAttempts(pool) // the operator's word that the cause of failed slots is fixed
     this.#scalers.get(pool)?.setOverride(n, now)
     this.#nextPlanAt = now
     this.#nextReportAt = now

@@ -138,4 +138,7 @@ t.test('failed and emptied slots stay in the pool status', async (t) => {
   }
   const plan = p.plan(input(now, [spec], [], []))
   t.same(plan.pools[0]!.slots.map((s) => [s.index, s.state, s.generation, s.attempts]), [[0, 'failed', 3, 3]], 'the failed slot, with its attempts')
+  t.same(kinds(plan.actions), [], 'and nothing more is launched')
+  p.resetAttempts('train')
+  t.same(kinds(p.plan(input(now + 10, [spec], [], [])).actions), ['provision 0/4'], 'until an operator acts: then the next generation')
 })
