@@ -141,7 +141,12 @@ export class CloudSim {
 
   start (): void {
     this.fleet.startKnown()
-    for (let i = 0; i < this.#o.initial; i++) this.fleet.setHealth(i, { ...healthyHealth(this.fleet.localNow(i)), bootGate: bootGate(true) })
+    // After the first connections (startKnown's agents connect dialMs after boot): health
+    // published before them reaches nobody, and startKnown skips the reannouncement a real
+    // agent makes on its first connection.
+    this.fleet.sched.after(50, () => {
+      for (let i = 0; i < this.#o.initial; i++) if (this.fleet.isLive(i)) this.fleet.setHealth(i, { ...healthyHealth(this.fleet.localNow(i)), bootGate: bootGate(true) })
+    })
     this.#scheduleTick()
   }
 
