@@ -92,7 +92,16 @@ export interface Plan {
   readonly correlated: CorrelatedGroup[]
 }
 
-interface Pending { generation: number, token: string, offer: Offer | undefined, pinned: boolean, since: number, replaces: string | undefined }
+interface Pending {
+  generation: number
+  token: string
+  offer: Offer | undefined
+  pinned: boolean
+  since: number
+  replaces: string | undefined
+  /** The node being replaced has been seen cordoned since this was decided (our cordon landed). */
+  sawCordon: boolean
+}
 
 type JoinState = { kind: 'joined', node: ObservedNode } | { kind: 'booting', node: ObservedNode | undefined } | { kind: 'doa', why: string }
 
@@ -133,6 +142,8 @@ export class Planner {
   readonly #unconfirmed = new Map<string, number>()
   /** Nodes this planner cordoned for a scale-down: uncordoned if the pool grows back first. */
   readonly #shrinking = new Set<string>()
+  /** Per pool, the highest generation the seeding report carried. */
+  readonly #floor = new Map<string, number>()
   /** Dead-on-arrival instances already counted as an attempt (the terminate takes a few rounds to show). */
   readonly #counted = new Set<string>()
 
@@ -147,6 +158,8 @@ export class Planner {
   /** A successor's start: generations and attempts from the last pools report it heard. */
   seed (report: PoolsReport): void {
     for (const p of report.pools) {
+      const top = p.slots.reduce((m, s) => Math.max(m, s.generation), 0)
+      this.#floor.set(p.name, Math.max(this.#floor.get(p.name) ?? 0, top))
       for (const s of p.slots) {
         const key = slotKey(p.name, s.index)
         this.#generation.set(key, Math.max(this.#generation.get(key) ?? 0, s.generation))
@@ -225,6 +238,10 @@ export class Planner {
     const correlated = correlatedSilence(input.nodes, this.#c.correlation)
     for (const g of correlated.groups) notices.push(`correlated silence in ${g.scope} ${g.name}: ${g.silent.length} of ${g.size} nodes; not replacing them`)
     this.#trackBad(input.nodes, correlated.nodes, now)
+    if (this.#shrinking.size > 0) {
+      const present = new Set(input.nodes.filter((n) => n.member !== 'left' && n.member !== 'dead').map((n) => n.id))
+      for (const id of this.#shrinking) if (!present.has(id)) this.#shrinking.delete(id)
+    }
 
     const known = new Set(input.pools.map((p) => p.name))
     const orphans: Instance[] = []
@@ -309,7 +326,7 @@ export class Planner {
     const launched = i.launchedMs > 0 ? i.launchedMs : seen
     const since = incoming || this.#mine.has(i.id) ? launched : seen
     const young = now - launched <= pool.health.bootDeadlineMs
-    if (node !== undefined && node.bootGatePassed === false && (incoming || young || this.#mine.has(i.id))) return { kind: 'doa', why: 'its boot gate failed' }
+    if (node !== undefined && node.bootGatePassed === false && (incoming || young)) return { kind: 'doa', why: 'its boot gate failed' }
     if (node !== undefined && node.bootGatePassed !== undefined && (node.member === 'alive' || node.member === 'suspect')) {
       return incoming && node.health === 'unhealthy' && node.action === 'replace' ? { kind: 'doa', why: 'it joined unhealthy' } : { kind: 'joined', node }
     }
@@ -329,7 +346,11 @@ export class Planner {
       this.#unconfirmed.delete(key)
       return unconfirmed
     }
-    return (this.#generation.get(key) ?? 0) + 1
+    const own = this.#generation.get(key)
+    if (own !== undefined) return own + 1
+    // No record of this slot: above every generation the last report had for the pool (its
+    // emptied slots beyond the reported ones may have used any of them).
+    return (this.#floor.get(key.split('#')[0]!) ?? 0) + 1
   }
 
   /** Emits (or re-emits) the provision for a slot; returns false when no offering is open. */
@@ -338,7 +359,7 @@ export class Planner {
     let p = this.#pending.get(key)
     if (p === undefined) {
       const generation = this.#nextGeneration(key)
-      p = { generation, token: provisionToken(this.#fleet, pool.name, slot, generation), offer: undefined, pinned: false, since: input.now, replaces }
+      p = { generation, token: provisionToken(this.#fleet, pool.name, slot, generation), offer: undefined, pinned: false, since: input.now, replaces, sawCordon: false }
       this.#pending.set(key, p)
     }
     if (p.offer === undefined || (!p.pinned && this.#backoff.blocked(offeringKey(p.offer), input.now))) {
@@ -419,10 +440,12 @@ export class Planner {
       status.push(s)
       let pending = this.#pending.get(key)
       // A replacement decided but not launched, for a node that has recovered (an operator fixed
-      // it and uncordoned it): withdrawn, so the node is not re-cordoned and replaced regardless.
+      // it and uncordoned it after our cordon landed): withdrawn, so the node is not re-cordoned
+      // and replaced regardless. Not while a provision is outstanding (it may land anyway).
       const subject = list.length === 1 ? nodeOf(list[0]!) : undefined
-      if (pending?.replaces !== undefined && !pending.pinned && subject !== undefined && subject.id === pending.replaces &&
-          !subject.cordoned && this.#replaceClass(subject, correlated, now, pool) === undefined) {
+      if (pending !== undefined && subject !== undefined && subject.id === pending.replaces && subject.cordoned) pending.sawCordon = true
+      if (pending?.replaces !== undefined && !pending.pinned && pending.offer === undefined && pending.sawCordon && subject !== undefined &&
+          subject.id === pending.replaces && !subject.cordoned && this.#replaceClass(subject, correlated, now, pool) === undefined) {
         this.#pending.delete(key)
         notices.push(`pool ${pool.name}: the replacement of ${subject.name} is withdrawn: it recovered`)
         pending = undefined
@@ -448,7 +471,12 @@ export class Planner {
           this.#doa(pool, slot, current, js.why, node, actions, notices)
           continue
         }
-        if (js.kind === 'booting') { s.state = 'booting'; continue }
+        if (js.kind === 'booting') {
+          s.state = 'booting'
+          // A scale-down takes a booting instance before any running node (it runs no work yet).
+          activeSlots.push({ slot, node: undefined, instance: current })
+          continue
+        }
         const n = js.node
         if (n.health === 'unhealthy' || n.member === 'dead') unhealthy++
         else healthy++
@@ -499,11 +527,15 @@ export class Planner {
     this.#resize(pool, desired, slots, activeSlots, input, actions, notices)
     // Slots with no instance keep their history in the report: a failed one (so an operator and a
     // successor see it) and an emptied one's generation (so its token is never reused).
+    // Beyond REPORTED_EMPTY_SLOTS the highest generations go first; a successor starts slots it
+    // has no record of above the highest reported (seed's floor), so no token comes back.
     let extra = 0
-    for (const [key, generation] of this.#generation) {
+    const history = [...this.#generation].filter(([key]) => {
       const [name, index] = key.split('#')
-      const slot = Number(index)
-      if (name !== pool.name || slots.has(slot) || slot >= maxSlot) continue
+      return name === pool.name && !slots.has(Number(index)) && Number(index) < maxSlot
+    }).sort((a, b) => b[1] - a[1])
+    for (const [key, generation] of history) {
+      const slot = Number(key.split('#')[1])
       const attempts = this.#attempts.get(key) ?? 0
       const failed = attempts >= pool.health.maxAttempts
       if (!failed && extra++ >= REPORTED_EMPTY_SLOTS) continue
@@ -554,7 +586,9 @@ export class Planner {
       this.#regrow(pool, active, victims, actions)
       return
     }
-    const rank = (a: { node: ObservedNode | undefined }): number => a.node === undefined || a.node.health === 'unhealthy' ? 0 : a.node.cordoned ? 1 : 2
+    // Victims already on their way out stay first, so a plan never picks another and uncordons one mid-drain.
+    const rank = (a: { node: ObservedNode | undefined }): number => a.node !== undefined && this.#shrinking.has(a.node.id) ? -1
+      : a.node === undefined || a.node.health === 'unhealthy' ? 0 : a.node.cordoned ? 1 : 2
     const ranked = [...active].sort((a, b) => rank(a) - rank(b) || b.slot - a.slot)
     for (const v of ranked) {
       if (surplus-- <= 0) break

@@ -119,6 +119,7 @@ export class Reconciler {
   readonly #available = new Map<string, boolean>()
   /** When each provider's listing in #listed was taken (#listedAt also moves on a failed list, to pace retries). */
   readonly #takenAt = new Map<string, number>()
+  readonly #listSentAt = new Map<string, number>()
   readonly #inFlight = new Map<string, Call>()
   readonly #commandsAt = new Map<string, number>()
   readonly #queue = new Map<string, { depth: number, at: number }>()
@@ -133,6 +134,7 @@ export class Reconciler {
   /** Nodes whose replace-class fault the planner has seen, and since when (for replacementRequestMs). */
   readonly #faultSeen = new Map<string, number>()
   #lastPools: PoolStatus[] = []
+  #seedReport: PoolsReport | undefined
   readonly stats: ReconcilerStats = { provisions: 0, provisionFailures: {}, terminations: 0, backoffs: 0, replacementRequestMs: [] }
 
   constructor (o: ReconcilerOptions) {
@@ -156,6 +158,8 @@ export class Reconciler {
     this.#listed.clear()
     this.#listedAt.clear()
     this.#takenAt.clear()
+    this.#lastPools = []
+    this.#seedReport = last
     this.#faultSeen.clear()
     if (last !== undefined) {
       // The last report is the truth about operator settings, except writes this agent took after
@@ -164,6 +168,7 @@ export class Reconciler {
       for (const [pool, at] of this.#scaleAt) if (at <= last.timeMs) { this.#scale.delete(pool); this.#scaleAt.delete(pool) }
       for (const [pool, q] of this.#queue) if (q.at <= last.timeMs) this.#queue.delete(pool)
       this.#planner.seed(last)
+      for (const [pool, at] of this.#scaleAt) if (at > last.timeMs) this.#planner.resetAttempts(pool)
       this.#seq = last.term === term ? last.seq : 0
       for (const p of last.pools) {
         if (p.scale !== undefined && !this.#scaleAt.has(p.name)) this.#scale.set(p.name, p.scale)
@@ -222,6 +227,7 @@ export class Reconciler {
       const key = `list:${p}`
       if (this.#inFlight.has(key) || now < (this.#listedAt.get(p) ?? -Infinity) + this.#o.config.listIntervalMs) continue
       const call: Call = { key, kind: 'list', provider: p }
+      this.#listSentAt.set(p, now)
       this.#inFlight.set(key, call)
       fx.calls.push(call)
     }
@@ -246,7 +252,8 @@ export class Reconciler {
         if (outcome.ok) {
           this.#listed.set(call.provider, outcome.instances ?? [])
           this.#listedAt.set(call.provider, now)
-          this.#takenAt.set(call.provider, now)
+          // A listing shows the world as of when it was asked for, not when it answered.
+          this.#takenAt.set(call.provider, this.#listSentAt.get(call.provider) ?? now)
           // Advisory capacity, for the availability strategy: the provider's own word, refreshed with each listing.
           for (const o of outcome.offerings ?? []) this.#available.set(offeringKey({ provider: call.provider, region: o.region, zone: '', instanceType: o.instanceType }), o.available)
         } else {
@@ -318,7 +325,16 @@ export class Reconciler {
       if (n.health === 'unhealthy' && n.action === 'replace' && !this.#faultSeen.has(n.id)) this.#faultSeen.set(n.id, now)
     }
     for (const a of plan.actions) this.#act(fx, a, now)
-    this.#lastPools = plan.pools.map((p) => {
+    // A pool held for an unlisted provider keeps its last known status (from this term or the
+    // seeding report), so reports, `shoal pools` and a later successor do not lose it.
+    const planned = new Map(plan.pools.map((p) => [p.name, p]))
+    const previous = new Map([...(this.#seedReport?.pools ?? []), ...this.#lastPools].map((p) => [p.name, p]))
+    const statuses = this.#o.pools.flatMap((p) => {
+      const st = planned.get(p.name) ?? (hold.has(p.name) ? previous.get(p.name) : undefined)
+      return st === undefined ? [] : [st]
+    })
+    this.#lastPools = statuses.map((p) => {
+      if (!planned.has(p.name)) return p
       const q = this.#queue.get(p.name)
       const scaler = this.#scalers.get(p.name)!.snapshot()
       return Object.assign(p, {

@@ -107,6 +107,12 @@ t.test('a replacement not launched yet is withdrawn when its node recovers', asy
   const prov = start.actions.find((a) => a.kind === 'provision')
   if (prov?.kind !== 'provision') throw new Error('expected a provision')
   p.provisionFailed(prov.token, 'capacity', 'none', 1_100)
+  t.same(kinds(p.plan(input(1_500, [spec], running, [{ ...bad, cordoned: true }, node(running[1]!)])).actions), [], 'our cordon landed; every offering backed off')
+  const early = new Planner(FLEET)
+  early.plan(input(0, [spec], running, [bad, node(running[1]!)]))
+  const e = early.plan(input(1_000, [spec], running, [bad, node(running[1]!)])).actions.find((a) => a.kind === 'provision')
+  if (e?.kind === 'provision') early.provisionFailed(e.token, 'capacity', 'none', 1_100)
+  t.notMatch(early.plan(input(1_200, [spec], running, [node(running[0]!), node(running[1]!)])).notices.join('\n'), /withdrawn/, 'not before our own cordon was seen (it would land after and stay)')
   const fixed = p.plan(input(2_000, [spec], running, [node(running[0]!), node(running[1]!)]))
   t.same(kinds(fixed.actions), [], 'fixed and uncordoned by an operator: no cordon again, no replacement')
   t.match(fixed.notices.join('\n'), /replacement of .* is withdrawn: it recovered/)
@@ -141,4 +147,37 @@ t.test('failed and emptied slots stay in the pool status', async (t) => {
   t.same(kinds(plan.actions), [], 'and nothing more is launched')
   p.resetAttempts('train')
   t.same(kinds(p.plan(input(now + 10, [spec], [], [])).actions), ['provision 0/4'], 'until an operator acts: then the next generation')
+})
+
+t.test('second review: a node this coordinator launched long ago that fails its gate is replaced, not terminated bare', async (t) => {
+  const spec = pool({ minNodes: 2 })
+  const p = new Planner(FLEET)
+  const a = p.plan(input(0, [spec], [], [])).actions.filter((x) => x.kind === 'provision')
+  const made = a.map((x) => x.kind === 'provision' ? instance(x.slot, x.generation, { launchedMs: 1 }) : undefined!)
+  a.forEach((x, k) => { if (x.kind === 'provision') p.provisioned(x.token, made[k]!, 10) })
+  const later = made.map((i, k) => node(i, k === 0 ? { bootGatePassed: false } : {}))
+  p.plan(input(2 * HOUR, [spec], made, later))
+  t.same(kinds(p.plan(input(2 * HOUR + 1_000, [spec], made, later)).actions), [`cordon ${later[0]!.id}`, 'provision 0/2'])
+})
+
+t.test('second review: a scale-down takes booting instances before running nodes', async (t) => {
+  const spec = pool({ minNodes: 2 })
+  const p = new Planner(FLEET)
+  const running = [instance(0, 1), instance(1, 1)]
+  const booting = [instance(2, 1, { launchedMs: 10 }), instance(3, 1, { launchedMs: 10 })]
+  const nodes = running.map((i) => node(i))
+  const plan = p.plan(input(60_000, [spec], [...running, ...booting], nodes, { train: 2 }))
+  t.same(kinds(plan.actions).sort(), [`terminate ${booting[0]!.id} scale-down`, `terminate ${booting[1]!.id} scale-down`].sort(), 'the two that run no work yet')
+})
+
+t.test('second review: a victim mid-drain stays the victim when another node turns bad', async (t) => {
+  const spec = pool({ minNodes: 1, health: { autoReplace: false } })
+  const p = new Planner(FLEET)
+  const running = [0, 1, 2].map((s) => instance(s, 1))
+  const nodes = running.map((i) => node(i))
+  t.same(kinds(p.plan(input(0, [spec], running, nodes, { train: 2 })).actions), [`cordon ${nodes[2]!.id}`])
+  const draining = nodes.map((n, k) => k === 2 ? { ...n, cordoned: true, draining: true } : k === 0 ? { ...n, health: 'unhealthy' as const } : n)
+  const plan = p.plan(input(1_000, [spec], running, draining, { train: 2 }))
+  t.notOk(kinds(plan.actions).includes(`uncordon ${nodes[2]!.id}`), 'never uncordoned mid-drain')
+  t.notOk(kinds(plan.actions).includes(`cordon ${nodes[0]!.id}`), 'and no second victim')
 })

@@ -187,7 +187,7 @@ t.test('activate seeds scale, queue and generations from the last pools report',
   t.equal(first.report?.seq, 8, 'the same term: seq continues from the report')
   t.equal(first.report?.term, 3)
   const fx = r.tick(1_000, [])
-  t.same(slots(fx), ['aws 0/4', 'aws 1/1', 'aws 2/1', 'aws 3/1'], 'the operator\'s scale 4; slot 0 after its reported generation')
+  t.same(slots(fx), ['aws 0/4', 'aws 1/4', 'aws 2/4', 'aws 3/4'], 'the operator\'s scale 4; slot 0 after its reported generation, slots it has no record of above the highest reported')
   t.equal(provisions(fx)[0]!.request.token, provisionToken(FLEET, 'train', 0, 4))
   const p = fx.report?.pools[0]
   t.equal(p?.desired, 4)
@@ -511,4 +511,46 @@ t.test('review fixes: a refused terminate is retried after a growing delay, not 
     }
   }
   t.ok(calls.length >= 2 && calls.length <= 5, `a few tries in 10 s, not a hundred (${calls.join(', ')})`)
+})
+
+t.test('second review: a held pool keeps its last status in reports (scale, failed slots)', async (t) => {
+  const lam = pool({ name: 'lam', minNodes: 1, maxNodes: 8, offers: [offer({ provider: 'lambda', region: 'us-east-3', instanceType: 'gpu_8x_h100_sxm5' })] })
+  const last = report(2, 5, [
+    { name: 'train', min: 2, max: 8, desired: 2 },
+    { name: 'lam', min: 1, max: 8, desired: 5, scale: 5, slots: [create(SlotStatusSchema, { index: 0, generation: 3, attempts: 3, state: 'failed' })] },
+  ])
+  const r = reconciler([pool(), lam], ['aws', 'lambda'])
+  r.activate(3, last, 0)
+  for (const c of r.tick(0, []).calls) if (c.kind === 'list') r.done(c, c.provider === 'aws' ? listed() : failed('transient', 'provider/internal-unavailable'), 0)
+  const rep = r.tick(2_000, []).report ?? r.tick(4_000, []).report
+  const held = rep?.pools.find((p) => p.name === 'lam')
+  t.equal(held?.scale, 5, 'the operator\'s scale is still reported')
+  t.same(held?.slots.map((s) => s.state), ['failed'], 'and its failed slot')
+})
+
+t.test('second review: a listing counts from when it was asked for, not when it answered', async (t) => {
+  const r = reconciler([pool({ minNodes: 1 })])
+  r.activate(1, undefined, 0)
+  const list0 = r.tick(0, []).calls.find((c) => c.kind === 'list')!
+  r.done(list0, listed(), 0)
+  const prov = provisions(r.tick(0, []))[0]!
+  const relist = r.tick(C.listIntervalMs, []).calls.find((c) => c.kind === 'list')!
+  r.done(prov, { ok: true, instance: instance(0, 1, { launchedMs: C.listIntervalMs + 200 }) }, C.listIntervalMs + 200)
+  r.done(relist, listed(), C.listIntervalMs + 1_000) // asked before the launch: it cannot show it
+  // Every listing fails from now on; the planner must keep remembering the launch.
+  for (let now = C.listIntervalMs + 2_000; now <= 40 * 60_000; now += 30_000) {
+    for (const c of r.tick(now, []).calls) {
+      if (c.kind === 'list') r.done(c, failed('rate-limited', 'RequestLimitExceeded'), now)
+      t.not(c.kind, 'provision', `no second provision at ${now}`)
+    }
+  }
+})
+
+t.test('second review: shoal scale acknowledged just before activation lets failed slots try again', async (t) => {
+  const last = report(2, 5, [{ name: 'train', min: 1, max: 8, desired: 1, slots: [create(SlotStatusSchema, { index: 0, generation: 3, attempts: 3, state: 'failed' })] }])
+  last.timeMs = 900
+  const r = reconciler([pool({ minNodes: 1, maxNodes: 8 })])
+  r.setScale('train', 1, 1_000)
+  started(r, {}, 1_100, last, 3)
+  t.same(slots(r.tick(1_100, [])), ['aws 0/4'], 'the failed slot tries again with the next generation')
 })
