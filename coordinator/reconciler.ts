@@ -80,8 +80,6 @@ export interface ReconcilerStats {
   provisionFailures: Partial<Record<ProviderErrorClass, number>>
   terminations: number
   backoffs: number
-  /** Fault first seen by the planner → its replacement provision sent, ms, most recent last (bounded). */
-  replacementRequestMs: number[]
 }
 
 export interface ReconcilerOptions {
@@ -93,7 +91,6 @@ export interface ReconcilerOptions {
   readonly config: ReconcilerConfig
 }
 
-const MAX_LATENCY_SAMPLES = 4096
 /** Retry delays for a failed call (see #failed). */
 const RETRY_BASE_MS = 1_000
 const RETRY_MAX_MS = 5 * 60_000
@@ -131,11 +128,11 @@ export class Reconciler {
   readonly #pendingEvents: CoordinatorEvent[] = []
   /** Events since the last pools report, which carries them to every agent's `shoal events`. */
   readonly #reportEvents: FleetEvent[] = []
-  /** Nodes whose replace-class fault the planner has seen, and since when (for replacementRequestMs). */
+  /** Nodes whose replace-class fault the planner has seen, and since when (a provision's faultAgeMs). */
   readonly #faultSeen = new Map<string, number>()
   #lastPools: PoolStatus[] = []
   #seedReport: PoolsReport | undefined
-  readonly stats: ReconcilerStats = { provisions: 0, provisionFailures: {}, terminations: 0, backoffs: 0, replacementRequestMs: [] }
+  readonly stats: ReconcilerStats = { provisions: 0, provisionFailures: {}, terminations: 0, backoffs: 0 }
 
   constructor (o: ReconcilerOptions) {
     assert(new Set(o.pools.map((p) => p.name)).size === o.pools.length, 'pool names must be unique')
@@ -381,11 +378,7 @@ export class Reconciler {
           labels: this.#o.pools.find((p) => p.name === a.pool)?.labels ?? {},
         },
       }
-      if (seen !== undefined) {
-        this.#faultSeen.delete(a.replaces!)
-        this.stats.replacementRequestMs.push(now - seen)
-        if (this.stats.replacementRequestMs.length > MAX_LATENCY_SAMPLES) this.stats.replacementRequestMs.shift()
-      }
+      if (seen !== undefined) this.#faultSeen.delete(a.replaces!)
       this.#event(now, a.replaces ?? '', 'provider', `${a.offer.provider} provision ${a.name} (${a.offer.instanceType} in ${a.offer.region}) for ${a.pool} slot ${a.slot}: ${a.reason}`,
         a.replaces === undefined ? undefined : 'replacing', a.pool)
     } else if (a.kind === 'terminate') {
