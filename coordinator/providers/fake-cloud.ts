@@ -132,7 +132,7 @@ const FAULT_CODES: Record<ProviderErrorClass, string> = {
 }
 
 export class FakeCloud {
-  readonly config: FakeCloudConfig
+  config: FakeCloudConfig
   private readonly rng: Rng
   private readonly byId = new Map<string, MutableInstance>()
   private readonly byToken = new Map<string, MutableInstance>()
@@ -169,6 +169,14 @@ export class FakeCloud {
     const times = fault.times ?? 1
     assert(times > 0, 'fake cloud: a fault must hit at least once')
     this.faults.push({ fault, left: times })
+  }
+
+  /** Latency or the dead-on-arrival share, from now on (a scenario's provider faults). */
+  tune (patch: Partial<Pick<FakeCloudConfig, 'latencyMsMin' | 'latencyMsMax' | 'doaRate'>>): void {
+    const next = { ...this.config, ...patch }
+    assert(next.latencyMsMin >= 0 && next.latencyMsMin <= next.latencyMsMax, 'fake cloud: 0 ≤ latencyMsMin ≤ latencyMsMax')
+    assert(next.doaRate >= 0 && next.doaRate <= 1, 'fake cloud: doaRate in [0, 1]')
+    this.config = next
   }
 
   clearFaults (): void {

@@ -10,7 +10,7 @@
 import { create } from '@bufbuild/protobuf'
 import { BootGateSchema, NodeMetaSchema, PoolsReportSchema, type BootGate, type NodeMeta } from '../../../proto/gen/shoal_pb.js'
 import { assert } from '../../../agent/lib/assert.js'
-import type { MeshEffects } from '../../../agent/mesh/node.js'
+import type { MeshEffects, OwnHealth } from '../../../agent/mesh/node.js'
 import type { PoolSpec } from '../../../coordinator/pool.js'
 import { FakeCloud, type FakeOffering, type FakeFault, type FakeInstance } from '../../../coordinator/providers/fake-cloud.js'
 import { commandKindOf } from '../../../coordinator/planner.js'
@@ -41,6 +41,26 @@ export interface CloudSimOptions extends Omit<SimFleetOptions, 'meta' | 'pools' 
   readonly reconciler?: Partial<ReconcilerConfig>
   /** How often each acting agent's reconciler is looked at (it also plans on health changes). Default 100 ms. */
   readonly tickMs?: number
+  /**
+   * Control agents: agents 0..control-1 are the council (coordinator-eligible, in no pool, on no
+   * instance); pool node k is then agent control+k. Default 0: the first `eligible` pool nodes are the council.
+   */
+  readonly control?: number
+  /** Zone and rack of pool slot k (NodeMeta, for correlated-silence detection). */
+  readonly place?: (slot: number) => { readonly zone: string, readonly rack: string }
+  /** What the harness watches: every provider call answered, every replacement request, every termination. */
+  readonly hooks?: CloudSimHooks
+}
+
+export interface CloudSimHooks {
+  call?: (agent: number, call: Call, answer: CallOutcome, latencyMs: number) => void
+  request?: (r: ReplacementRequest) => void
+  /** `healthy`: the agent was never faulted (the no-healthy-terminated invariant). */
+  terminated?: (agent: number, inst: FakeInstance, cause: string, healthy: boolean) => void
+  /** A provision created an instance: its token, for the unique-token invariant. */
+  created?: (inst: FakeInstance) => void
+  /** A launched instance's agent booted on spare host `agent`. */
+  booted?: (agent: number, inst: FakeInstance) => void
 }
 
 export interface ReplacementRequest {
@@ -57,7 +77,7 @@ export interface ReplacementRequest {
   readonly faultAgeMs: number | undefined
 }
 
-const POOL = 'h100'
+const DEFAULT_POOL = 'h100'
 
 export class CloudSim {
   readonly fleet: SimFleet
@@ -87,11 +107,15 @@ export class CloudSim {
   /** Agents that ran on their instance (the initial ones, and spares once booted). */
   readonly #booted = new Set<number>()
   readonly #fleetName: string
+  readonly #control: number
   #acting = -1
 
   constructor (o: CloudSimOptions) {
-    assert(o.initial >= 1 && o.initial <= o.agents, 'initial must be within 1..agents')
+    const control = o.control ?? 0
+    assert(o.initial >= 1 && control + o.initial <= o.agents, 'control + initial must be within 1..agents')
     this.#o = o
+    this.#control = control
+    const POOL = o.pool?.name ?? DEFAULT_POOL
     this.#fleetName = o.fleet ?? 'sim'
     for (const c of o.clouds) {
       this.clouds.set(c.name, new FakeCloud({
@@ -110,26 +134,30 @@ export class CloudSim {
     // The fleet as it stands before the run: one instance per initial agent, in the first cloud.
     const cloud = this.clouds.get(first.name)!
     const metas: NodeMeta[] = []
-    for (let i = 0; i < o.initial; i++) {
-      const token = provisionToken(this.#fleetName, POOL, i, 1)
+    const eligible = control > 0 ? control : (o.eligible ?? 5)
+    for (let i = 0; i < control; i++) metas.push(create(NodeMetaSchema, { ...simMeta(i, true), pool: 'control' }))
+    for (let slot = 0; slot < o.initial; slot++) {
+      const i = control + slot
+      const token = provisionToken(this.#fleetName, POOL, slot, 1)
       const r = cloud.provision({
-        token, name: instanceName(POOL, i, 1, token), region: first.offerings[0]!.region, zone: '', instanceType: first.offerings[0]!.instanceType,
-        tags: { fleet: this.#fleetName, pool: POOL, slot: i, generation: 1, token }, labels: {},
+        token, name: instanceName(POOL, slot, 1, token), region: first.offerings[0]!.region, zone: '', instanceType: first.offerings[0]!.instanceType,
+        tags: { fleet: this.#fleetName, pool: POOL, slot, generation: 1, token }, labels: {},
       }, 0)
       assert(r.kind === 'ok', 'the initial instances must launch')
       const inst = r.value.instance
       this.#agentOf.set(inst.id, i)
       this.#instanceOf.set(i, inst)
       this.#booted.add(i)
-      metas.push(this.#metaFor(i, inst, i < (o.eligible ?? 5)))
+      this.#o.hooks?.created?.(inst)
+      metas.push(this.#metaFor(i, inst, i < eligible))
     }
-    for (let i = o.agents - 1; i >= o.initial; i--) this.#free.push(i)
+    for (let i = o.agents - 1; i >= control + o.initial; i--) this.#free.push(i)
     this.reconcilers = new Array<Reconciler | undefined>(o.agents)
     const bounds = new Map([[POOL, { min: this.pool.minNodes, max: this.pool.maxNodes }]])
     this.fleet = new SimFleet({
       ...o,
-      eligible: o.eligible ?? 5,
-      bootOnStart: o.initial,
+      eligible,
+      bootOnStart: control + o.initial,
       meta: (i, eligible) => metas[i] ?? simMeta(i, eligible),
       pools: bounds,
       onEffects: (i, fx) => { this.#onEffects(i, fx) },
@@ -145,7 +173,7 @@ export class CloudSim {
     // published before them reaches nobody, and startKnown skips the reannouncement a real
     // agent makes on its first connection.
     this.fleet.sched.after(50, () => {
-      for (let i = 0; i < this.#o.initial; i++) if (this.fleet.isLive(i)) this.fleet.setHealth(i, { ...healthyHealth(this.fleet.localNow(i)), bootGate: bootGate(true) })
+      for (let i = 0; i < this.#control + this.#o.initial; i++) if (this.fleet.isLive(i)) this.fleet.setHealth(i, { ...healthyHealth(this.fleet.localNow(i)), bootGate: bootGate(true) })
     })
     this.#scheduleTick()
   }
@@ -155,6 +183,26 @@ export class CloudSim {
     this.faults.set(i, this.fleet.now)
     this.fleet.setHealth(i, { ...fatalHealth(this.fleet.localNow(i)), bootGate: bootGate(true) })
   }
+
+  /** Agent i's health as its own policy judged it (boot gate as its instance's). */
+  setHealth (i: number, h: OwnHealth): void {
+    const inst = this.#instanceOf.get(i)
+    this.fleet.setHealth(i, { ...h, bootGate: bootGate(inst === undefined || !inst.doa) })
+  }
+
+  /** The truth: agent i was faulted (terminating it is not terminating a healthy node). */
+  markFaulted (i: number): void {
+    if (!this.faults.has(i)) this.faults.set(i, this.fleet.now)
+  }
+
+  /** Pool agents with a live instance, by slot (the newest generation's agent per slot). */
+  poolAgents (): number[] {
+    const out: number[] = []
+    for (const [agent, inst] of this.#instanceOf) if (inst.terminatedMs === null) out.push(agent)
+    return out.sort((a, b) => a - b)
+  }
+
+  get control (): number { return this.#control }
 
   /**
    * The agent's process restarts on the same host (its instance lives on): a new MeshNode with its
@@ -189,7 +237,8 @@ export class CloudSim {
 
   #metaFor (i: number, inst: FakeInstance, eligible: boolean): NodeMeta {
     const base = simMeta(i, eligible)
-    return create(NodeMetaSchema, { ...base, name: inst.name, pool: POOL, instanceId: inst.id, provider: inst.id.split('-')[0] ?? '', coordinatorEligible: eligible })
+    const place = this.#o.place?.(inst.tags.slot)
+    return create(NodeMetaSchema, { ...base, name: inst.name, pool: this.pool.name, instanceId: inst.id, provider: inst.id.split('-')[0] ?? '', coordinatorEligible: eligible, zone: place?.zone ?? '', rack: place?.rack ?? '' })
   }
 
   #scheduleTick (): void {
@@ -207,7 +256,7 @@ export class CloudSim {
         if (r !== undefined) this.reconcilers[i] = undefined // a dead process's memory is gone
         continue
       }
-      if (i >= (this.#o.eligible ?? 5)) continue
+      if (i >= (this.#control > 0 ? this.#control : (this.#o.eligible ?? 5))) continue
       this.#tick(i)
     }
   }
@@ -272,7 +321,9 @@ export class CloudSim {
       case 'provision': {
         const a = call.action
         if (a.replaces !== undefined) {
-          this.requests.push({ t: now, replaces: this.fleet.indexOf(a.replaces), pool: a.pool, slot: a.slot, generation: a.generation, provider: call.provider, by: i, faultAgeMs: call.faultAgeMs })
+          const req = { t: now, replaces: this.fleet.indexOf(a.replaces), pool: a.pool, slot: a.slot, generation: a.generation, provider: call.provider, by: i, faultAgeMs: call.faultAgeMs }
+          this.requests.push(req)
+          this.#o.hooks?.request?.(req)
         }
         const before = this.liveBySlot().get(a.slot)?.length ?? 0
         const o = cloud.provision(call.request, now)
@@ -282,6 +333,7 @@ export class CloudSim {
             this.duplicates++
             this.violations.push(`t=${now.toFixed(0)} slot ${a.slot}: a third live instance ${created.id} (generation ${a.generation})`)
           }
+          this.#o.hooks?.created?.(created)
           this.#launch(created)
         }
         if (o.kind === 'hang') break
@@ -303,6 +355,7 @@ export class CloudSim {
     const answer: CallOutcome = outcome ?? { ok: false, errorClass: 'transient', code: 'timeout', message: 'no answer' }
     const wait = outcome === undefined ? 30_000 : latency
     this.fleet.sched.after(wait, () => {
+      this.#o.hooks?.call?.(i, call, answer, wait)
       if (this.reconcilers[i] !== r || !this.fleet.isLive(i) || this.fleet.node(i) !== node) return
       r.done(call, answer, this.fleet.localNow(i))
     })
@@ -323,6 +376,7 @@ export class CloudSim {
       this.fleet.boot(spare)
       this.#booted.add(spare)
       this.fleet.setHealth(spare, { ...healthyHealth(this.fleet.localNow(spare)), bootGate: bootGate(!inst.doa) })
+      this.#o.hooks?.booted?.(spare, inst)
     })
   }
 
@@ -335,6 +389,7 @@ export class CloudSim {
       this.healthyTerminated++
       this.violations.push(`t=${this.fleet.now.toFixed(0)} agent ${agent} (${inst.id}) terminated (${cause}) but was never faulted`)
     }
+    this.#o.hooks?.terminated?.(agent, inst, cause, healthy)
     if (this.fleet.isLive(agent)) this.fleet.kill(agent)
   }
 }
