@@ -90,6 +90,12 @@ export interface Plan {
   /** Things an operator should know that are not actions: breaker, correlated silence, orphans, failed slots. */
   readonly notices: string[]
   readonly correlated: CorrelatedGroup[]
+  /**
+   * The earliest time a waiting replacement falls due with nothing else changing: a bad verdict
+   * settling, a dead node reaching dead_replace_after. The driver plans again then rather than at
+   * its next interval (Infinity: nothing waiting).
+   */
+  readonly wakeAt: number
 }
 
 interface Pending {
@@ -264,7 +270,7 @@ export class Planner {
     }
     this.#reapOrphans(orphans, nodeOf, now, actions, notices)
     this.#forget(now, instances, input.instances, input.listedAt)
-    return { actions, pools: statuses, notices: notices.slice(0, MAX_NOTICES), correlated: correlated.groups }
+    return { actions, pools: statuses, notices: notices.slice(0, MAX_NOTICES), correlated: correlated.groups, wakeAt: this.#wakeAt(input, now) }
   }
 
   /** Listed instances, plus provisions reported done and not listed yet, minus what we terminated. */
@@ -305,6 +311,18 @@ export class Planner {
       if (now - n.memberSinceMs >= after) return `dead for ${Math.round((now - n.memberSinceMs) / 1000)} s`
     }
     return undefined
+  }
+
+  #wakeAt (input: PlanInput, now: number): number {
+    let at = Infinity
+    for (const since of this.#badSince.values()) if (since + this.#c.replaceSettleMs > now) at = Math.min(at, since + this.#c.replaceSettleMs)
+    const deadAfter = new Map(input.pools.map((p) => [p.name, p.health.deadReplaceAfterMs]))
+    for (const n of input.nodes) {
+      if (n.member !== 'dead') continue
+      const due = n.memberSinceMs + (deadAfter.get(n.pool) ?? Infinity)
+      if (due > now) at = Math.min(at, due)
+    }
+    return at
   }
 
   #settled (n: ObservedNode, now: number): boolean {

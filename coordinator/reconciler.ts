@@ -315,6 +315,8 @@ export class Reconciler {
     const instances = [...this.#listed.values()].flat()
     const hold = new Set(this.#o.pools.filter((p) => !this.#ready(p)).map((p) => p.name))
     const plan = this.#planner.plan({ now, pools: this.#o.pools, desired, instances, nodes, available: this.#available, hold, listedAt: this.#takenAt })
+    // A replacement waiting on time alone (a verdict settling, a dead node's grace) is planned when due, not at the next interval.
+    this.#nextPlanAt = Math.min(this.#nextPlanAt, Math.max(plan.wakeAt, now + 1))
     const live = new Set(nodes.map((n) => n.id))
     for (const id of this.#faultSeen.keys()) if (!live.has(id)) this.#faultSeen.delete(id)
     for (const [k, at] of this.#commandsAt) if (now - at > this.#o.config.commandRetryMs * 10) this.#commandsAt.delete(k)

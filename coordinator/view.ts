@@ -10,6 +10,9 @@ const ACTION: Record<number, ActionName> = {
   [HealthAction.NONE]: 'none', [HealthAction.WATCH]: 'watch', [HealthAction.RESET]: 'reset', [HealthAction.REBOOT]: 'reboot', [HealthAction.REPLACE]: 'replace',
 }
 
+export function healthName (state: HealthState): HealthName { return HEALTH[state] ?? 'unknown' }
+export function actionNameOf (action: HealthAction): ActionName { return ACTION[action] ?? 'none' }
+
 export function observe (records: Iterable<NodeRecord>): ObservedNode[] {
   const out: ObservedNode[] = []
   for (const r of records) {
@@ -25,8 +28,8 @@ export function observe (records: Iterable<NodeRecord>): ObservedNode[] {
       zone: meta?.zone ?? '',
       member: r.member.state,
       memberSinceMs: r.member.changedMs,
-      health: h?.verdict === undefined ? 'unknown' : HEALTH[h.verdict.state] ?? 'unknown',
-      action: h?.verdict === undefined ? 'none' : ACTION[h.verdict.action] ?? 'none',
+      health: h?.verdict === undefined ? 'unknown' : healthName(h.verdict.state),
+      action: h?.verdict === undefined ? 'none' : actionNameOf(h.verdict.action),
       bootGatePassed: h?.bootGate === undefined ? undefined : h.bootGate.passed,
       cordoned: h?.cordoned ?? false,
       draining: h?.draining ?? false,

@@ -26,10 +26,11 @@ commands:
                            1 agent unreachable or answered an error, 2 usage error
   policy check FILE        validate a health policy; exits 0 valid, 1 invalid
   policy default           print the built-in health policy
-  demo [--agents N] [--keep]
-                           start a local fleet of N agents (default 5) on 127.0.0.1 with fake
-                           GPUs, wait until it converges and print its status; --keep leaves it
-                           running until Ctrl-C
+  demo [--agents N] [--keep] [--out DIR]
+                           a local fleet on 127.0.0.1 (N council agents, default 3, and a pool
+                           of 2 on a fake cloud) with fake GPUs: a fatal XID is injected, the
+                           coordinator replaces the node, and the harness report is written to
+                           DIR (default ./shoal-report); --keep leaves it running until Ctrl-C
   fleet-key                print a new fleet key (the file mesh.key_file names; keep it secret)
 
 fleet commands (answered by the local agent; [--socket PATH] [--json] on each):
@@ -72,6 +73,7 @@ options:
   --timeout D    how long a write waits for its acknowledgement
   --agents N     demo: how many agents (1..50)
   --keep         demo: keep the fleet running until Ctrl-C
+  --out DIR      demo: where report.json and report.html go (default ./shoal-report)
   -h, --help     this text
 
 environment:
@@ -100,6 +102,7 @@ export async function main (argv: string[], io: Output, env: NodeJS.ProcessEnv, 
         timeout: { type: 'string' },
         agents: { type: 'string' },
         keep: { type: 'boolean', default: false },
+        out: { type: 'string' },
         slots: { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
       },
@@ -143,6 +146,7 @@ export async function main (argv: string[], io: Output, env: NodeJS.ProcessEnv, 
       return await demoCommand({
         agents,
         keep: parsed.values.keep,
+        ...(parsed.values.out === undefined ? {} : { out: parsed.values.out }),
         status: async (socket) => await statusCommand({ socketPath: socket, json: false }, io),
         pools: async (socket) => await poolsCommand({ socketPath: socket, json: false, slots: true }, io),
       }, io, signals)

@@ -61,6 +61,8 @@ export interface AgentMeshConfig {
   readonly probeIntervalMs: number
   /** At most probeIntervalMs / 2. */
   readonly probeTimeoutMs: number
+  /** Peer ids refused and cut off (absolute path, re-read while set); null: none. */
+  readonly denyPeersFile: string | null
 }
 
 /** YAML `hooks:`. Each hook is an argv list (absolute program path first) or null: record only. */
@@ -164,6 +166,7 @@ function toAgentConfig (p: ParsedConfig, hostname: string): AgentConfig {
       councilSize: p.mesh.council_size,
       probeIntervalMs: p.mesh.probe_interval,
       probeTimeoutMs: p.mesh.probe_timeout,
+      denyPeersFile: p.mesh.deny_peers_file,
     },
     hooks: {
       cordon: p.hooks.cordon,

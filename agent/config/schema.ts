@@ -283,6 +283,12 @@ const mesh = relatedSection({
       'A LAN round trip is well under 1 ms; 100 ms leaves room for a busy agent. At most half of ' +
       'probe_interval.',
   }),
+  deny_peers_file: nullablePathField({
+    doc: 'A file of peer ids this agent refuses, one per line (`#` comments allowed), re-read every ' +
+      '500 ms while set: their connections are closed and neither side can dial the other. Cuts a ' +
+      'misbehaving host off without stopping it (the harness partitions local fleets with it); ' +
+      'empty the file to let them back. A missing file denies no one. null: no deny list.',
+  }),
 }, (m): Relation[] => {
   if (m.probe_timeout * 2 > m.probe_interval) {
     return [{ field: 'probe_timeout', message: `(${m.probe_timeout} ms) must be at most half of probe_interval (${m.probe_interval} ms): a probe's indirect round needs the other half` }]

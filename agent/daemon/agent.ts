@@ -315,6 +315,7 @@ export class Agent {
       listen: [...m.listen],
       announce: [...m.announce],
       bootstrap: [...m.bootstrap],
+      denyPeersFile: m.denyPeersFile,
       eligible: m.coordinatorEligible,
       meta: create(NodeMetaSchema, {
         name: config.node.name,

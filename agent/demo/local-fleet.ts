@@ -152,12 +152,30 @@ export class LocalFleet {
    * One more agent, joining through the founder: the agent of an instance a fake cloud launched
    * (the demo), with that instance's name and id so the coordinator can match the two.
    */
-  async add (o: { name: string, pool: string, instanceId: string, extraConfig?: string }): Promise<LocalAgent> {
+  async add (o: { name: string, pool: string, instanceId: string, extraConfig?: string, machine?: (m: FakeMachine) => void }): Promise<LocalAgent> {
     if (this.#stopped) throw new Error('the local fleet is stopped')
     if (this.agents.length >= AGENT_LIMIT) throw new RangeError(`a local fleet has at most ${AGENT_LIMIT} agents`)
     const a = this.#prepare(this.agents.length, o.name, { pool: o.pool, instanceId: o.instanceId, extra: o.extraConfig ?? '' })
-    await this.#launch(a, this.agents[0]!.addrs)
+    if (o.machine !== undefined) {
+      o.machine(a.machine)
+      a.machine.write(a.statePath)
+    }
+    await this.#launch(a, this.#bootAddrs(a))
     return a
+  }
+
+  /**
+   * Where a (re)starting agent joins: the founder's addresses while it runs, else those of a few
+   * running agents (a harness may have killed the founder). Any one that answers is enough.
+   */
+  #bootAddrs (self: LocalAgent): string[] {
+    const founder = this.agents[0]!
+    if (founder !== self && this.#isUp(founder)) return founder.addrs
+    return this.running().filter((a) => a !== self && a.addrs.length > 0).slice(0, 3).flatMap((a) => a.addrs)
+  }
+
+  #isUp (a: LocalAgent): boolean {
+    return a.child !== undefined && a.child.exitCode === null && a.child.signalCode === null
   }
 
   #prepare (index: number, name = `agent-${String(index).padStart(2, '0')}`, node?: LocalAgent['node']): LocalAgent {
@@ -244,9 +262,9 @@ ${this.#probe === undefined ? '' : `  probe_interval: ${this.#probe.interval}\n 
   }
 
   /** `shoal status` of one agent, or undefined when it does not answer (not up yet, killed). */
-  async status (i: number): Promise<FleetStatus | undefined> {
+  async status (i: number, timeoutMs = 5000): Promise<FleetStatus | undefined> {
     try {
-      const r = await this.admin(i, { case: 'status', value: create(StatusRequestSchema) })
+      const r = await this.admin(i, { case: 'status', value: create(StatusRequestSchema) }, timeoutMs)
       return r.response.case === 'status' ? r.response.value : undefined
     } catch {
       return undefined
@@ -264,9 +282,24 @@ ${this.#probe === undefined ? '' : `  probe_interval: ${this.#probe.interval}\n 
   /** Starts a killed agent again on its own store: same identity, a higher incarnation. */
   async restart (i: number): Promise<void> {
     const a = this.#agent(i)
-    const founder = this.agents[0]!
-    const boot = i === 0 ? [] : founder.addrs
-    await this.#launch(a, boot)
+    await this.#launch(a, this.#bootAddrs(a))
+  }
+
+  /** SIGSTOP: the process stays, silent (a hung host); resume() continues it. */
+  pause (i: number): void {
+    const a = this.#agent(i)
+    if (this.#isUp(a)) a.child!.kill('SIGSTOP')
+  }
+
+  resume (i: number): void {
+    const a = this.#agent(i)
+    if (this.#isUp(a)) a.child!.kill('SIGCONT')
+  }
+
+  /** The agent's pid while its process runs. */
+  pid (i: number): number | undefined {
+    const a = this.#agent(i)
+    return this.#isUp(a) ? a.child!.pid : undefined
   }
 
   /** The probe timing the agents run with (undefined: the agent's default). */
@@ -282,6 +315,8 @@ ${this.#probe === undefined ? '' : `  probe_interval: ${this.#probe.interval}\n 
     if (this.#stopped) return
     this.#stopped = true
     const live = this.running()
+    // A paused agent would not see SIGTERM until continued.
+    for (const a of live) a.child!.kill('SIGCONT')
     for (const a of live) a.child!.kill('SIGTERM')
     const deadline = new Promise<void>((resolve) => { setTimeout(resolve, 10_000).unref() })
     await Promise.race([Promise.all(live.map(async (a) => await a.exited)), deadline])

@@ -35,6 +35,8 @@ export interface MeshDriverOptions {
   rng: Rng
   /** Loopback fleets (tests, `shoal demo`): gossipsub's IP-colocation penalty off for 127.0.0.1. */
   loopback?: boolean
+  /** mesh.deny_peers_file (MeshHostOptions.denyPeersFile). */
+  denyPeersFile?: string | null
   /** The pools this agent would coordinate, to check `shoal scale` where it is taken. */
   pools?: ReadonlyMap<string, PoolBounds>
   /** Called after each batch of effects is carried out (the coordinator runtime listens). */
@@ -76,6 +78,7 @@ export class MeshDriver {
       bootstrap: o.bootstrap,
       announce: o.announce,
       loopback: o.loopback ?? false,
+      denyPeersFile: o.denyPeersFile ?? null,
       now: () => o.clock.wallMs(),
       isFresh: (m) => node?.isFresh(m) ?? true,
       // The host's lines are chatty per message, except a bootstrap peer that will not answer.

@@ -18,6 +18,7 @@ import { systemRng, type Rng } from '../../lib/rng.js'
 import type { Body, NodeId, Topic } from '../types.js'
 import { Bootstrapper, parseBootstrap, type BootstrapTarget } from './bootstrap.js'
 import { DEFAULT_MESH_HOST_CONFIG, type MeshHostConfig } from './config.js'
+import { DenyFileWatcher, DenyList, denyGater } from './deny.js'
 import { DirectStreams, encodeFrame } from './direct.js'
 import { FLEET_KEY_BYTES, pnetKeyBytes } from './fleet-key.js'
 import { DEFAULT_MAX_SKEW_MS, MAX_DIRECT_MESSAGE_BYTES, MAX_MESSAGE_BYTES, WIRE_LIMITS } from './limits.js'
@@ -51,6 +52,8 @@ export interface MeshHostOptions {
   /** Backoff jitter; default systemRng(). */
   rng?: Rng
   config?: Partial<MeshHostConfig>
+  /** mesh.deny_peers_file: peer ids refused (dial and accept) and cut off; re-read while set. */
+  denyPeersFile?: string | null
 }
 
 export interface MeshHostStats {
@@ -104,6 +107,7 @@ export class MeshHost {
 
   readonly #stats: Omit<MeshHostStats, 'streamsOpened'> = { bytesIn: 0, bytesOut: 0, messagesIn: 0, messagesOut: 0, rejected: 0, ignored: 0, lost: 0 }
   #state: 'created' | 'running' | 'stopped' = 'created'
+  #denyWatcher: DenyFileWatcher | undefined
 
   static async create (o: MeshHostOptions): Promise<MeshHost> {
     assert(typeof (Promise as { withResolvers?: unknown }).withResolvers === 'function',
@@ -118,6 +122,7 @@ export class MeshHost {
     const config: MeshHostConfig = { ...DEFAULT_MESH_HOST_CONFIG, ...o.config }
     const loopback = o.loopback === true
     const topicNames = Object.fromEntries(TOPICS.map((t) => [t, topicName(o.fleet, t)])) as Record<Topic, string>
+    const deny = new DenyList()
     const libp2p: MeshLibp2p = await createLibp2p({
       start: false,
       privateKey: o.privateKey,
@@ -126,6 +131,7 @@ export class MeshHost {
       connectionProtector: preSharedKey({ psk: pnetKeyBytes(o.fleetKey) }),
       connectionEncrypters: [noise()],
       streamMuxers: [yamux()],
+      connectionGater: denyGater(deny),
       connectionManager: loopback
         ? {
             inboundConnectionThreshold: config.loopbackInboundConnectionThreshold,
@@ -150,8 +156,10 @@ export class MeshHost {
     })
     const host = new MeshHost(libp2p, o, config, topicNames, targets)
     try {
+      if (o.denyPeersFile !== undefined && o.denyPeersFile !== null) await host.#watchDenied(o.denyPeersFile, deny)
       await host.#start()
     } catch (err) {
+      host.#denyWatcher?.stop()
       await Promise.resolve(libp2p.stop()).catch(() => {})
       throw err
     }
@@ -181,6 +189,22 @@ export class MeshHost {
     this.#bootstrap = new Bootstrapper(targets, async (target) => {
       await libp2p.dial([...target.addrs], { signal: AbortSignal.timeout(dialTimeoutMs) })
     }, config, o.rng ?? systemRng(), () => performance.now(), this.#log)
+  }
+
+  /** Reads the deny file before the host starts (a denied peer is never dialled), then keeps reading it. */
+  async #watchDenied (path: string, list: DenyList): Promise<void> {
+    this.#denyWatcher = new DenyFileWatcher({
+      path,
+      list,
+      onDenied: (peers) => {
+        this.#log({ peers: peers.length, file: path }, 'mesh peers denied')
+        for (const p of peers) {
+          if (this.#state !== 'running') return
+          void this.#libp2p.hangUp(peerIdFromString(p)).catch(() => {})
+        }
+      },
+    })
+    await this.#denyWatcher.start()
   }
 
   async #start (): Promise<void> {
@@ -278,6 +302,7 @@ export class MeshHost {
   async stop (): Promise<void> {
     if (this.#state === 'stopped') return
     this.#state = 'stopped'
+    this.#denyWatcher?.stop()
     this.#bootstrap.stop()
     await this.#direct.stop().catch(() => {})
     await this.#libp2p.stop()

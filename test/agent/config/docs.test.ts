@@ -18,7 +18,7 @@ t.test('docs/config.md carries the current reference', async (t) => {
 t.test('the reference has one row per field, each with type, default and description', async (t) => {
   const rows = renderConfigReference().split('\n').filter((l) => l.startsWith('| `'))
   t.equal(rows.length, leaves(agentConfigSchema).length)
-  t.equal(rows.length, 41)
+  t.equal(rows.length, 42)
   for (const row of rows) {
     const cells = row.split(' | ')
     t.equal(cells.length, 4, row)

@@ -30,7 +30,7 @@ t.test('an empty file is every default', async (t) => {
     metrics: { listen: { host: '127.0.0.1', port: 9401 } },
     admin: { socket: '/run/shoal/admin.sock', mode: 0o660 },
     mesh: {
-      fleet: 'default', keyFile: null, listen: ['/ip4/0.0.0.0/tcp/7700'], announce: [], bootstrap: [], coordinatorEligible: true, councilSize: 5, probeIntervalMs: 250, probeTimeoutMs: 100,
+      fleet: 'default', keyFile: null, listen: ['/ip4/0.0.0.0/tcp/7700'], announce: [], bootstrap: [], coordinatorEligible: true, councilSize: 5, probeIntervalMs: 250, probeTimeoutMs: 100, denyPeersFile: null,
     },
     hooks: {
       cordon: null, uncordon: null, drain: null, drainStatus: null, timeoutMs: 30_000, drainTimeoutMs: 600_000, drainPollMs: 5000,
@@ -87,6 +87,7 @@ mesh:
   bootstrap: [/ip4/10.0.0.5/tcp/7700/p2p/${PEER}, /dns/seed.example.com/tcp/7700/p2p/${PEER}]
   coordinator_eligible: false
   council_size: 3
+  deny_peers_file: /etc/shoal/deny-peers
 hooks:
   cordon: [/usr/bin/kubectl, cordon, gpu-17]
   uncordon: [/usr/bin/kubectl, uncordon, gpu-17]
@@ -103,7 +104,7 @@ hooks:
     announce: ['/dns4/gpu-17.example.com/tcp/7700', '/ip4/203.0.113.7/tcp/7700'],
     bootstrap: [`/ip4/10.0.0.5/tcp/7700/p2p/${PEER}`, `/dns/seed.example.com/tcp/7700/p2p/${PEER}`],
     coordinatorEligible: false,
-    councilSize: 3, probeIntervalMs: 250, probeTimeoutMs: 100,
+    councilSize: 3, probeIntervalMs: 250, probeTimeoutMs: 100, denyPeersFile: '/etc/shoal/deny-peers',
   })
   t.same(c.hooks, {
     cordon: ['/usr/bin/kubectl', 'cordon', 'gpu-17'],
@@ -190,6 +191,7 @@ const bad: Array<[string, string, RegExp]> = [
   ['mesh.fleet', `${'f'.repeat(64)}`, /must be 1\.\.63 characters, got 64/],
   ['mesh.fleet', '7', /expected a fleet id .*got 7/],
   ['mesh.key_file', 'fleet.key', /"fleet.key" is not an absolute path/],
+  ['mesh.deny_peers_file', 'deny', /"deny" is not an absolute path/],
   ['mesh.listen', '/ip4/0.0.0.0/tcp/7700', /expected a list of multiaddrs, e\.g\. \["\/ip4\/0\.0\.0\.0\/tcp\/7700"\], got "\/ip4/],
   ['mesh.listen', '[]', /must have 1\.\.16 addresses, got 0/],
   ['mesh.listen.0', '[0.0.0.0:7700]', /"0\.0\.0\.0:7700" is not a multiaddr: .*\(expected \/ip4\|ip6\/<address>\/tcp\/<port>\)/],

@@ -23,6 +23,9 @@ export type Scenario = ParsedScenario & {
  */
 export const MESH_FIDELITY_MAX_AGENT_HOURS = 400
 
+/** Faults on the network itself: fleet fidelity has no messages to lose, delay or cut (a rack outage it models as silence). */
+export const FLEET_REFUSES = ['partition', 'flap', 'loss', 'duplication', 'delay', 'clock-skew'] as const
+
 export async function readScenario (path: string): Promise<Scenario> {
   return parseScenario(await readBoundedText(path, SCENARIO_MAX_BYTES, 'scenario'), path)
 }
@@ -92,6 +95,9 @@ function relations (s: ParsedScenario): ConfigIssue[] {
     if ('gpu' in e && e.gpu !== undefined && e.gpu >= s.fleet.gpus_per_node) out.push({ path: `${at}.gpu`, message: `is ${e.gpu}; nodes have GPUs 0..${s.fleet.gpus_per_node - 1}` })
     if ('provider' in e && e.provider !== '' && !names.has(e.provider)) out.push({ path: `${at}.provider`, message: `${JSON.stringify(e.provider)} is not in providers (${[...names].join(', ')})` })
     if (e.fault === 'provider-latency' && e.min > e.max) out.push({ path: `${at}.min`, message: 'is above max' })
+    if (s.fidelity === 'fleet' && (FLEET_REFUSES as readonly string[]).includes(e.fault)) {
+      out.push({ path: `${at}.fault`, message: `${e.fault} needs fidelity: mesh (fleet fidelity models membership and the network by their timings)` })
+    }
   })
   const spares = s.fleet.spares ?? 0
   const agentHours = (s.fleet.council + pool.nodes + spares) * s.duration / 3_600_000

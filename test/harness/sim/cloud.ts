@@ -308,56 +308,28 @@ export class CloudSim {
   #call (i: number, node: unknown, r: Reconciler, call: Call): void {
     const cloud = this.clouds.get(call.provider)!
     const now = this.fleet.now
-    let latency = 0
-    let outcome: CallOutcome | undefined
-    switch (call.kind) {
-      case 'list': {
-        const o = cloud.list(this.#fleetName, now)
-        if (o.kind === 'hang') break
-        latency = o.latencyMs
-        outcome = o.kind === 'ok' ? { ok: true, instances: o.value.map((f) => cloud.toInstance(f, now)) } : { ok: false, ...o.error }
-        break
-      }
-      case 'provision': {
-        const a = call.action
-        if (a.replaces !== undefined) {
-          const req = { t: now, replaces: this.fleet.indexOf(a.replaces), pool: a.pool, slot: a.slot, generation: a.generation, provider: call.provider, by: i, faultAgeMs: call.faultAgeMs }
-          this.requests.push(req)
-          this.#o.hooks?.request?.(req)
-        }
-        const before = this.liveBySlot().get(a.slot)?.length ?? 0
-        const o = cloud.provision(call.request, now)
-        const created = o.kind === 'ok' ? (o.value.existing ? undefined : o.value.instance) : o.kind === 'hang' ? o.committed?.instance : undefined
-        if (created !== undefined) {
-          if (before >= 2) {
-            this.duplicates++
-            this.violations.push(`t=${now.toFixed(0)} slot ${a.slot}: a third live instance ${created.id} (generation ${a.generation})`)
-          }
-          this.#o.hooks?.created?.(created)
-          this.#launch(created)
-        }
-        if (o.kind === 'hang') break
-        latency = o.latencyMs
-        outcome = o.kind === 'ok' ? { ok: true, instance: cloud.toInstance(o.value.instance, now) } : { ok: false, ...o.error }
-        break
-      }
-      case 'terminate': {
-        if ((cloud.get(call.ref.id, now)?.terminatedMs ?? null) !== null) this.repeatTerminations++
-        const o = cloud.terminate(call.ref.id, now)
-        if (o.kind === 'hang') break
-        latency = o.latencyMs
-        if (o.kind === 'ok') this.#terminated(o.value, call)
-        outcome = o.kind === 'ok' ? { ok: true } : { ok: false, ...o.error }
-        break
-      }
+    if (call.kind === 'provision' && call.action.replaces !== undefined) {
+      const a = call.action
+      const req = { t: now, replaces: this.fleet.indexOf(a.replaces!), pool: a.pool, slot: a.slot, generation: a.generation, provider: call.provider, by: i, faultAgeMs: call.faultAgeMs }
+      this.requests.push(req)
+      this.#o.hooks?.request?.(req)
     }
-    // A hang answers with the driver's timeout (the call may still have done its work).
-    const answer: CallOutcome = outcome ?? { ok: false, errorClass: 'transient', code: 'timeout', message: 'no answer' }
-    const wait = outcome === undefined ? 30_000 : latency
-    this.fleet.sched.after(wait, () => {
-      this.#o.hooks?.call?.(i, call, answer, wait)
+    const before = call.kind === 'provision' ? (this.liveBySlot().get(call.action.slot)?.length ?? 0) : 0
+    const run = runCall(cloud, call, this.#fleetName, now)
+    if (run.repeatTermination) this.repeatTerminations++
+    if (run.created !== undefined && call.kind === 'provision') {
+      if (before >= 2) {
+        this.duplicates++
+        this.violations.push(`t=${now.toFixed(0)} slot ${call.action.slot}: a third live instance ${run.created.id} (generation ${call.action.generation})`)
+      }
+      this.#o.hooks?.created?.(run.created)
+      this.#launch(run.created)
+    }
+    if (run.terminated !== undefined && call.kind === 'terminate') this.#terminated(run.terminated, call)
+    this.fleet.sched.after(run.waitMs, () => {
+      this.#o.hooks?.call?.(i, call, run.answer, run.waitMs)
       if (this.reconcilers[i] !== r || !this.fleet.isLive(i) || this.fleet.node(i) !== node) return
-      r.done(call, answer, this.fleet.localNow(i))
+      r.done(call, run.answer, this.fleet.localNow(i))
     })
   }
 
@@ -384,7 +356,7 @@ export class CloudSim {
     const agent = this.#agentOf.get(inst.id)
     if (agent === undefined) return
     const cause = call.action.cause
-    const healthy = !this.faults.has(agent) && (cause === 'dead-on-arrival' ? !inst.doa && this.#booted.has(agent) : cause !== 'scale-down')
+    const healthy = healthyTermination(this.faults.has(agent), inst, this.#booted.has(agent), cause)
     if (healthy) {
       this.healthyTerminated++
       this.violations.push(`t=${this.fleet.now.toFixed(0)} agent ${agent} (${inst.id}) terminated (${cause}) but was never faulted`)
@@ -394,6 +366,70 @@ export class CloudSim {
   }
 }
 
-function bootGate (passed: boolean): BootGate {
+/** A simulated agent's boot gate: passed, or failed as a dead-on-arrival instance's would. */
+export function bootGate (passed: boolean): BootGate {
   return create(BootGateSchema, { passed, failures: passed ? [] : ['cuda allocation failed (simulated dead on arrival)'], gpuCount: 8, expectedGpuCount: 8, models: ['NVIDIA H100 80GB HBM3'], expectedModel: 'H100' })
+}
+
+/** What a provider call did to a fake cloud, and what the reconciler hears back after `waitMs`. */
+export interface CallRun {
+  readonly answer: CallOutcome
+  readonly waitMs: number
+  /** A provision that created an instance (also when its answer was lost). */
+  readonly created: FakeInstance | undefined
+  readonly terminated: FakeInstance | undefined
+  /** A terminate of an instance already terminated. */
+  readonly repeatTermination: boolean
+}
+
+/** How long the driver waits for a call that never answers (the runtime's call timeout). */
+export const HANG_TIMEOUT_MS = 30_000
+
+/** One provider call against a fake cloud at virtual time `now` (the simulator's provider driver). */
+export function runCall (cloud: FakeCloud, call: Call, fleet: string, now: number): CallRun {
+  let latency = 0
+  let outcome: CallOutcome | undefined
+  let created: FakeInstance | undefined
+  let terminated: FakeInstance | undefined
+  let repeatTermination = false
+  switch (call.kind) {
+    case 'list': {
+      const o = cloud.list(fleet, now)
+      if (o.kind === 'hang') break
+      latency = o.latencyMs
+      outcome = o.kind === 'ok' ? { ok: true, instances: o.value.map((f) => cloud.toInstance(f, now)) } : { ok: false, ...o.error }
+      break
+    }
+    case 'provision': {
+      const o = cloud.provision(call.request, now)
+      created = o.kind === 'ok' ? (o.value.existing ? undefined : o.value.instance) : o.kind === 'hang' ? o.committed?.instance : undefined
+      if (o.kind === 'hang') break
+      latency = o.latencyMs
+      outcome = o.kind === 'ok' ? { ok: true, instance: cloud.toInstance(o.value.instance, now) } : { ok: false, ...o.error }
+      break
+    }
+    case 'terminate': {
+      repeatTermination = (cloud.get(call.ref.id, now)?.terminatedMs ?? null) !== null
+      const o = cloud.terminate(call.ref.id, now)
+      if (o.kind === 'hang') break
+      latency = o.latencyMs
+      if (o.kind === 'ok') terminated = o.value
+      outcome = o.kind === 'ok' ? { ok: true } : { ok: false, ...o.error }
+      break
+    }
+  }
+  // A hang answers with the driver's timeout (the call may still have done its work).
+  return {
+    answer: outcome ?? { ok: false, errorClass: 'transient', code: 'timeout', message: 'no answer' },
+    waitMs: outcome === undefined ? HANG_TIMEOUT_MS : latency,
+    created, terminated, repeatTermination,
+  }
+}
+
+/**
+ * A termination of a node that was never faulted, other than by scale-down. A dead-on-arrival
+ * termination counts when the instance was not dead on arrival and its agent had booted.
+ */
+export function healthyTermination (faulted: boolean, inst: FakeInstance, booted: boolean, cause: string): boolean {
+  return !faulted && (cause === 'dead-on-arrival' ? !inst.doa && booted : cause !== 'scale-down')
 }
