@@ -186,8 +186,13 @@ export class CloudSim {
 
   /** Agent i's health as its own policy judged it (boot gate as its instance's). */
   setHealth (i: number, h: OwnHealth): void {
+    this.fleet.setHealth(i, { ...h, bootGate: bootGate(this.#gatePasses(i)) })
+  }
+
+  /** The instances the run starts with passed their gate long ago (the fake cloud's dead-on-arrival draw is for launches). */
+  #gatePasses (i: number): boolean {
     const inst = this.#instanceOf.get(i)
-    this.fleet.setHealth(i, { ...h, bootGate: bootGate(inst === undefined || !inst.doa) })
+    return inst === undefined || !inst.doa || inst.tags.generation === 1 && i < this.#control + this.#o.initial
   }
 
   /** The truth: agent i was faulted (terminating it is not terminating a healthy node). */
@@ -211,7 +216,7 @@ export class CloudSim {
   restart (i: number): void {
     assert(i < this.#o.agents && this.#instanceOf.has(i), `agent ${i} runs on no instance`)
     this.fleet.restart(i)
-    this.fleet.setHealth(i, { ...healthyHealth(this.fleet.localNow(i)), bootGate: bootGate(!this.#instanceOf.get(i)!.doa) })
+    this.fleet.setHealth(i, { ...healthyHealth(this.fleet.localNow(i)), bootGate: bootGate(this.#gatePasses(i)) })
   }
 
   instanceOf (i: number): FakeInstance | undefined { return this.#instanceOf.get(i) }

@@ -16,6 +16,7 @@ import { DEFAULT_RECONCILER_CONFIG, Reconciler, type Call } from '../../../coord
 import { instanceName, provisionToken } from '../../../coordinator/token.js'
 import { actionNameOf, healthName } from '../../../coordinator/view.js'
 import type { PoolSpec } from '../../../coordinator/pool.js'
+import { ViolationStop } from '../report/recorder.js'
 import { Scheduler } from '../sim/clock.js'
 import { bootGate, healthyTermination, runCall } from '../sim/cloud.js'
 import { latencySampler, stream, type LatencyConfig, type Sampler } from '../sim/random.js'
@@ -55,6 +56,8 @@ interface Host {
   /** Cut off from the coordinator's side by a partition. */
   cut: boolean
   booted: boolean
+  /** Its boot gate passes (an instance of the initial fleet always; a launched one unless dead on arrival). */
+  gate: boolean
   health: OwnHealth | undefined
   cordoned: boolean
   draining: boolean
@@ -134,6 +137,7 @@ class FleetWorld implements World {
       const h = this.#newHost(r.value.instance)
       h.up = true
       h.booted = true
+      h.gate = true
       h.health = { ...gpus.healthy(h.agent, 0), bootGate: bootGate(true) }
       this.#see(h, 0)
     }
@@ -143,7 +147,7 @@ class FleetWorld implements World {
 
   #newHost (inst: FakeInstance): Host {
     const h: Host = {
-      agent: this.#s.fleet.council + this.#hosts.length, inst, up: false, paused: false, cut: false, booted: false, health: undefined,
+      agent: this.#s.fleet.council + this.#hosts.length, inst, up: false, paused: false, cut: false, booted: false, gate: !inst.doa, health: undefined,
       cordoned: false, draining: false, drained: false, gen: 0, view: undefined, seen: { member: undefined, state: undefined, action: undefined },
     }
     this.#hosts.push(h)
@@ -195,7 +199,7 @@ class FleetWorld implements World {
     if (h.inst === undefined || h.inst.terminatedMs !== null) return
     h.up = true
     h.paused = false
-    h.health = { ...(health ?? this.#gpus.healthy(agent, this.sched.now)), bootGate: bootGate(!h.inst.doa) }
+    h.health = { ...(health ?? this.#gpus.healthy(agent, this.sched.now)), bootGate: bootGate(h.gate) }
     h.cordoned = false; h.draining = false; h.drained = false
     this.#back(h)
   }
@@ -219,7 +223,7 @@ class FleetWorld implements World {
   setHealth (agent: number, health: OwnHealth): void {
     const h = this.#host(agent)
     if (h === undefined) return
-    h.health = { ...health, bootGate: bootGate(h.inst === undefined || !h.inst.doa) }
+    h.health = { ...health, bootGate: bootGate(h.gate) }
     if (this.#reachable(h)) this.#propagate(h)
   }
 
@@ -407,6 +411,7 @@ class FleetWorld implements World {
         r.drainEvents()
       }
     } catch (err) {
+      if (err instanceof ViolationStop) throw err // an invariant the harness checked in a hook
       this.#violations.push({ t: now, kind: 'no-crash', detail: `the reconciler threw: ${(err as Error).stack ?? String(err)}` })
       return
     }
@@ -454,7 +459,7 @@ class FleetWorld implements World {
       if (inst.terminatedMs !== null && inst.terminatedMs <= this.sched.now) return
       h.up = true
       h.booted = true
-      h.health = { ...this.#gpus.healthy(h.agent, this.sched.now), bootGate: bootGate(!inst.doa) }
+      h.health = { ...this.#gpus.healthy(h.agent, this.sched.now), bootGate: bootGate(h.gate) }
       this.#hooks.booted(h.agent, inst)
       this.#back(h)
     })

@@ -9,6 +9,7 @@ import type { Call, CallOutcome } from '../../../coordinator/reconciler.js'
 import type { ReplacementRequest } from '../sim/cloud.js'
 import { Recorder, ViolationStop, nodeLabel } from '../report/recorder.js'
 import type { Expect, Report } from '../report/types.js'
+import type { OwnHealth } from '../../../agent/mesh/node.js'
 import type { FaultEvent, Target } from '../scenario/faults.js'
 import { GPU_FAULTS, type GpuFaultKind } from '../scenario/faults.js'
 import type { Scenario } from '../scenario/load.js'
@@ -157,9 +158,10 @@ class Harness {
           const expect = expectOf(fault)
           const id = this.#record(agent, ev.fault, `gpu ${fault.gpu}${'code' in ev ? ` xid ${ev.code}` : ''}`, expect)
           if (expect === 'replace' || expect === 'reset' || expect === 'reboot') w.markFaulted(agent)
+          // The clock starts when the node's own policy says replace (a DBE burst takes minutes).
+          if (expect === 'replace') this.#expectReplacement(id, agent, Infinity)
           const h = this.#gpus.inject(agent, fault, w.sched.now)
-          if (h !== undefined && w.isLive(agent)) w.setHealth(agent, h)
-          if (expect === 'replace') this.#expectReplacement(id, agent, t)
+          if (h !== undefined && w.isLive(agent)) this.#setHealth(agent, h)
         }
         return
       }
@@ -362,8 +364,21 @@ class Harness {
     return id
   }
 
+  /** The node publishes its own verdict; a replace verdict starts its faults' replacement clocks. */
+  #setHealth (agent: number, h: OwnHealth): void {
+    this.world.setHealth(agent, h)
+    if (h.verdict?.action !== HealthAction.REPLACE) return
+    for (const id of this.#byAgent.get(agent) ?? []) {
+      const o = this.#open.get(id)
+      if (o !== undefined && o.deadline === Infinity) {
+        o.deadline = this.t + this.#s.assertions.replacement_within
+        o.detectBy = this.t + HARNESS_CONFIG.detectWithinMs
+      }
+    }
+  }
+
   #expectReplacement (id: number, agent: number, from: number): void {
-    this.#open.set(id, { id, agent, deadline: from + this.#s.assertions.replacement_within, detectBy: this.t + HARNESS_CONFIG.detectWithinMs })
+    this.#open.set(id, { id, agent, deadline: from + this.#s.assertions.replacement_within, detectBy: from === Infinity ? Infinity : this.t + HARNESS_CONFIG.detectWithinMs })
   }
 
   #label (agent: number): string {
@@ -452,7 +467,7 @@ class Harness {
   #gpuTick (): void {
     const w = this.world
     if (w.sched.now < this.#gpus.nextWakeAt()) return
-    for (const { node, health } of this.#gpus.tick(w.sched.now)) if (w.isLive(node)) w.setHealth(node, health)
+    for (const { node, health } of this.#gpus.tick(w.sched.now)) if (w.isLive(node)) this.#setHealth(node, health)
   }
 
   /** Detected: the acting coordinator's view shows the fault (a verdict worse than healthy, or the member silent). */
