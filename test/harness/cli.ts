@@ -3,7 +3,8 @@
 //   npm run harness -- validate FILE...
 // `run` writes report.json and report.html into --out (default ./shoal-report/NAME), prints a
 // summary and where to open the report, and exits 0 when every invariant held, 1 on a violation
-// (its seed, time, trace and the command that reproduces it are printed), 2 on bad input.
+// (its seed, time, trace and the command that reproduces it are printed), 2 on bad input, 3 when
+// the run could not get going (a fleet that never elected a coordinator, a mesh fleet that did not start).
 import { parseArgs } from 'node:util'
 import { pathToFileURL } from 'node:url'
 import { ConfigError } from '../../agent/config/errors.js'
@@ -73,9 +74,14 @@ export async function harnessMain (argv: readonly string[], io: CliIo): Promise<
     report = mode === 'simulate'
       ? runSimulate(s, { reproduce, onProgress: (done, total) => { bar.update(done, total, virtualTime) } })
       : await runMeshMode(s, out, (done, total) => { bar.update(done, total, virtualTime) })
-  } finally {
+  } catch (err) {
     bar.done()
+    // A scenario mesh mode cannot run is bad input (2); a run that could not get going is the harness's failure (3), not a violation (1).
+    if (err instanceof ConfigError) { io.err(`${err.message}\n`); return 2 }
+    io.err(`harness: ${s.name} (seed ${s.seed}) could not run: ${(err as Error).message}\n`)
+    return 3
   }
+  bar.done()
   const paths = await writeReport(out, report)
   io.out(summary(report))
   io.out(`report: ${pathToFileURL(paths.html).href} (opens offline)\n`)

@@ -2,6 +2,7 @@
 // call it as things happen, in time order; `violate` throws ViolationStop, which the engine lets
 // unwind to its caller: the run stops at the first violation with the seed, the time and a trace.
 import { createHash } from 'node:crypto'
+import { basename } from 'node:path'
 import { assert } from '../../../agent/lib/assert.js'
 import type { Scenario } from '../scenario/load.js'
 import {
@@ -194,7 +195,7 @@ export class Recorder {
     const body: Omit<Report, 'digest' | 'wall_s'> = {
       format: REPORT_FORMAT,
       scenario: {
-        name: s.name, description: s.description, file: s.file, source: s.source, seed: String(s.seed), mode: this.#mode,
+        name: s.name, description: s.description, file: basename(s.file), source: s.source, seed: String(s.seed), mode: this.#mode,
         fidelity: this.#mode === 'mesh' ? 'real agents' : s.fidelity, duration_ms: s.duration, profile: s.failures.profile,
         accel: s.failures.accel, nodes: s.fleet.pool.nodes, council: s.fleet.council, zones: s.fleet.topology.zones, rack_size: s.fleet.topology.rack_size,
       },

@@ -7,13 +7,13 @@ import { seededRng, type Rng } from '../../../agent/lib/rng.js'
 import type { FakeInstance } from '../../../coordinator/providers/fake-cloud.js'
 import type { Call, CallOutcome } from '../../../coordinator/reconciler.js'
 import type { ReplacementRequest } from '../sim/cloud.js'
-import { Recorder, ViolationStop, nodeLabel } from '../report/recorder.js'
+import { Recorder, ViolationStop, nodeLabel, quantile } from '../report/recorder.js'
 import type { Expect, Report } from '../report/types.js'
 import type { OwnHealth } from '../../../agent/mesh/node.js'
 import type { FaultEvent, Target } from '../scenario/faults.js'
 import { GPU_FAULTS, type GpuFaultKind } from '../scenario/faults.js'
 import type { Scenario } from '../scenario/load.js'
-import { expandFailures, nodesOf } from '../scenario/profile.js'
+import { expandFailures, nodesOf, placeOf } from '../scenario/profile.js'
 import { SimGpus, expectOf } from './gpu.js'
 import type { World, WorldHooks } from './world.js'
 
@@ -207,11 +207,12 @@ class Harness {
           return
         case 'rack-outage':
         case 'zone-outage': {
-          const agents = this.#targets(e.target, 1)
+          const target = e.target.kind === 'random' ? this.#randomPlace(e.fault === 'rack-outage' ? 'rack' : 'zone') : e.target
+          const agents = this.#targets(target, 1)
           const cause = e.fault === 'rack-outage' ? e.cause : 'power'
-          this.#record(null, e.fault, `${describe(e.target)} (${agents.length} nodes, ${cause}) for ${e.for} ms`, 'network')
+          this.#record(null, e.fault, `${describe(target)} (${agents.length} nodes, ${cause}) for ${e.for} ms`, 'network')
           for (const a of agents) this.#rec.nodeEvent(t, this.#label(a), e.fault, cause)
-          if (cause === 'network') this.#partition(agents, e.for, `${e.fault} ${describe(e.target)}`)
+          if (cause === 'network') this.#partition(agents, e.for, `${e.fault} ${describe(target)}`)
           else {
             for (const a of agents) { w.markFaulted(a); w.kill(a) }
             if (e.for > 0) w.sched.after(e.for, () => { for (const a of agents) if (!w.isLive(a)) this.#restart(a) })
@@ -267,7 +268,13 @@ class Harness {
     const id = this.#record(agent, fault, forMs === 0 ? 'for good' : `for ${forMs} ms`, replaced ? 'replace' : 'host')
     if (replaced) { this.world.markFaulted(agent); this.#expectReplacement(id, agent, this.t + deadAfter) }
     stop()
-    if (forMs > 0) this.world.sched.after(forMs, resume)
+    if (forMs > 0) {
+      this.world.sched.after(forMs, () => {
+        resume()
+        // Back within the coordinator's grace (it counts from when it declared the node dead): no replacement owed.
+        if (this.#rec.fault$(id)?.requested_ms === null) this.#open.delete(id)
+      })
+    }
   }
 
   #restart (agent: number): void {
@@ -352,6 +359,12 @@ class Harness {
       }
       default: return nodesOf(this.#s, t).map((slot) => bySlot.get(slot)).filter((a): a is number => a !== undefined)
     }
+  }
+
+  /** A random rack or zone of the pool (an outage with `target: random`). */
+  #randomPlace (scope: 'rack' | 'zone'): Target {
+    const p = placeOf(this.#s, Math.floor(this.#rng.next() * this.#s.fleet.pool.nodes))
+    return scope === 'rack' ? { kind: 'rack', zone: p.zone, rack: p.rack } : { kind: 'zone', zone: p.zone }
   }
 
   #record (agent: number | null, fault: string, detail: string, expect: Expect): number {
@@ -538,6 +551,11 @@ class Harness {
 
   #finalChecks (): void {
     const a = this.#s.assertions
+    if (a.replacement_p99 > 0) {
+      const xs = this.#rec.faults.filter((f) => f.expect === 'replace' && f.requested_ms !== null).map((f) => f.requested_ms! - f.t_ms)
+      const p99 = quantile(xs, 0.99)
+      if (p99 !== null && p99 > a.replacement_p99) this.#rec.violate('replacement-requested', this.t, `fault → replacement request p99 ${p99} ms, above assertions.replacement_p99 (${a.replacement_p99} ms)`)
+    }
     const last = this.#rec.series
     const live = last.pool_live.at(-1) ?? 0
     const target = last.pool_target.at(-1) ?? 0
