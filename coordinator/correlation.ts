@@ -27,22 +27,48 @@ function silent (n: ObservedNode): boolean {
 
 /** Correlated groups, racks first; a node in one is in the returned set. */
 export function correlatedSilence (nodes: Iterable<ObservedNode>, c: CorrelationConfig = DEFAULT_CORRELATION_CONFIG): { groups: CorrelatedGroup[], nodes: Set<string> } {
-  const byScope = { rack: new Map<string, ObservedNode[]>(), zone: new Map<string, ObservedNode[]>() }
+  // Per group only its size and its silent members (in node order): a plan runs this over every
+  // node, and most groups have none silent.
+  const byScope = { rack: new Map<string, Tally>(), zone: new Map<string, Tally>() }
+  // Neighbours in the list tend to share a rack and a zone: the last group of each is kept at hand.
+  let rack: Tally | undefined
+  let rackName = ''
+  let zone: Tally | undefined
+  let zoneName = ''
   for (const n of nodes) {
     if (n.member === 'left') continue
-    if (n.rack !== '') (byScope.rack.get(n.rack) ?? byScope.rack.set(n.rack, []).get(n.rack)!).push(n)
-    if (n.zone !== '') (byScope.zone.get(n.zone) ?? byScope.zone.set(n.zone, []).get(n.zone)!).push(n)
+    const quiet = silent(n)
+    if (n.rack !== '') {
+      if (rack === undefined || rackName !== n.rack) { rack = tally(byScope.rack, n.rack); rackName = n.rack }
+      rack.size++
+      if (quiet) rack.quiet.push(n.id)
+    }
+    if (n.zone !== '') {
+      if (zone === undefined || zoneName !== n.zone) { zone = tally(byScope.zone, n.zone); zoneName = n.zone }
+      zone.size++
+      if (quiet) zone.quiet.push(n.id)
+    }
   }
   const groups: CorrelatedGroup[] = []
   const ids = new Set<string>()
   for (const scope of ['rack', 'zone'] as const) {
-    for (const [name, members] of [...byScope[scope]].sort((a, b) => a[0] < b[0] ? -1 : 1)) {
-      const quiet = members.filter(silent).map((n) => n.id)
-      if (members.length >= c.minGroup && quiet.length >= c.minSilent && quiet.length >= c.fraction * members.length) {
-        groups.push({ scope, name, silent: quiet.sort(), size: members.length })
-        for (const id of quiet) ids.add(id)
-      }
+    // Names are unique per scope, so sorting the qualifying groups gives the order sorting all of them would.
+    const hits: Array<[string, Tally]> = []
+    for (const [name, t] of byScope[scope]) {
+      if (t.size >= c.minGroup && t.quiet.length >= c.minSilent && t.quiet.length >= c.fraction * t.size) hits.push([name, t])
+    }
+    for (const [name, t] of hits.sort((a, b) => a[0] < b[0] ? -1 : 1)) {
+      groups.push({ scope, name, silent: t.quiet.sort(), size: t.size })
+      for (const id of t.quiet) ids.add(id)
     }
   }
   return { groups, nodes: ids }
+}
+
+interface Tally { size: number, readonly quiet: string[] }
+
+function tally (groups: Map<string, Tally>, name: string): Tally {
+  let t = groups.get(name)
+  if (t === undefined) groups.set(name, t = { size: 0, quiet: [] })
+  return t
 }

@@ -109,10 +109,63 @@ interface Pending {
   sawCordon: boolean
 }
 
+/**
+ * A pool's slots in a plan, by slot number: an array rather than a map, as slots are small
+ * non-negative integers (below maxSlot, or a pending provision's), and a plan looks each up a few
+ * times. Nothing reads them in insertion order; `sorted` lists them in slot order.
+ */
+class Slots {
+  readonly #lists: Array<Instance[] | undefined>
+  #size = 0
+
+  constructor (maxSlot: number) {
+    this.#lists = new Array<Instance[] | undefined>(maxSlot).fill(undefined)
+  }
+
+  get size (): number { return this.#size }
+  get (slot: number): Instance[] | undefined { return this.#lists[slot] }
+  has (slot: number): boolean { return this.#lists[slot] !== undefined }
+
+  /** A slot not present yet. */
+  add (slot: number, list: Instance[]): void {
+    if (!Number.isSafeInteger(slot) || slot < 0 || this.#lists[slot] !== undefined) assert(false, `bad slot ${slot}`)
+    this.#lists[slot] = list
+    this.#size++
+  }
+
+  sorted (): number[] {
+    const out: number[] = []
+    for (let s = 0; s < this.#lists.length; s++) if (this.#lists[s] !== undefined) out.push(s)
+    return out
+  }
+}
+
+/** A slot whose instance a scale-down may take (node undefined: still booting). */
+interface ActiveSlot { readonly slot: number, readonly node: ObservedNode | undefined, readonly instance: Instance }
+
+interface SlotCache {
+  readonly keys: string[]
+  readonly generations: Array<number | undefined>
+  /** The slot's current instance's node as #nodeIndex placed it: valid while nodeRound is #nodeRound and the id and name match. */
+  readonly nodeRound: number[]
+  readonly nodeId: string[]
+  readonly nodeName: string[]
+  readonly nodeAt: Array<number | undefined>
+  /** The slot's current instance's #firstSeen entry: valid while seenRound is #seenRound and the id matches. */
+  readonly seenRound: number[]
+  readonly seenId: string[]
+  readonly seen: number[]
+}
+
+interface NodeIndex { readonly nodes: ObservedNode[], readonly byId: Map<string, number>, readonly byName: Map<string, number> }
+
 type JoinState = { kind: 'joined', node: ObservedNode } | { kind: 'booting', node: ObservedNode | undefined } | { kind: 'doa', why: string }
 
 const MAX_NOTICES = 64
 const MAX_MINE = 65_536
+/** Slot keys are cached for slots below this, in at most this many pools (orphans' tags can name any). */
+const MAX_KEY_CACHE_SLOT = 1 << 17
+const MAX_KEY_CACHE_POOLS = 256
 /** Empty slots (scaled down) reported per pool with their generation; failed slots are always reported. */
 const REPORTED_EMPTY_SLOTS = 64
 const UNCONFIRMED_STATES: ReadonlySet<string> = new Set(['booting', 'replacing', 'active', 'cordoned', 'draining', 'terminating', 'unhealthy'])
@@ -121,6 +174,49 @@ const MAX_ORPHAN_TERMINATIONS = 1
 
 function slotKey (pool: string, slot: number): string {
   return `${pool}#${slot}`
+}
+
+/**
+ * A fresh slot status, as `create(SlotStatusSchema, { index, generation, attempts })` makes it
+ * (proto3: a plain object, every field present, in declaration order; checked once below), built
+ * as a literal: a plan makes one per slot, and create() walking the descriptor was a sixth of a
+ * 10,000-node plan.
+ */
+function slotStatus (index: number, generation: number, attempts: number): SlotStatus {
+  return { $typeName: SLOT_STATUS_TYPE, index, generation, state: '', node: '', instanceId: '', provider: '', replacementInstanceId: '', attempts, detail: '' }
+}
+const SLOT_STATUS_TYPE = SlotStatusSchema.typeName as SlotStatus['$typeName']
+
+type PoolStatusInit = Pick<PoolStatus, 'name' | 'min' | 'max' | 'desired' | 'current' | 'healthy' | 'unhealthy' | 'replacing' | 'breakerOpen' | 'breakerReason' | 'slots'>
+
+/**
+ * `create(PoolStatusSchema, init)` as a literal, for the same reason (create() also checks every
+ * slot is a message, and copies the list). The optional fields (scale, queue depth) are absent,
+ * as create() leaves them.
+ */
+function poolStatus (p: PoolStatusInit): PoolStatus {
+  return {
+    $typeName: POOL_STATUS_TYPE, name: p.name, min: p.min, max: p.max, desired: p.desired, current: p.current, healthy: p.healthy, unhealthy: p.unhealthy,
+    replacing: p.replacing, queueSetMs: 0, autoscaler: '', autoscalerReason: '', breakerOpen: p.breakerOpen, breakerReason: p.breakerReason, slots: p.slots, notices: [],
+  }
+}
+const POOL_STATUS_TYPE = PoolStatusSchema.typeName as PoolStatus['$typeName']
+{
+  const same = (a: object, b: object): boolean => JSON.stringify(Object.entries(a)) === JSON.stringify(Object.entries(b))
+  assert(same(create(SlotStatusSchema, { index: 3, generation: 2, attempts: 1 }), slotStatus(3, 2, 1)), 'slotStatus() no longer matches create(SlotStatusSchema): update it')
+  const init = { name: 'p', min: 1, max: 2, desired: 2, current: 1, healthy: 1, unhealthy: 0, replacing: 1, breakerOpen: true, breakerReason: 'r', slots: [slotStatus(0, 1, 0)] }
+  assert(same(create(PoolStatusSchema, init), poolStatus(init)), 'poolStatus() no longer matches create(PoolStatusSchema): update it')
+}
+
+/** The first of the lowest generation: what a stable sort by generation puts first. */
+function oldest (list: readonly Instance[]): Instance | undefined {
+  let first = list[0]
+  for (let k = 1; k < list.length; k++) if (list[k]!.tags!.generation < first!.tags!.generation) first = list[k]
+  return first
+}
+
+function byGeneration (a: Instance, b: Instance): number {
+  return a.tags!.generation - b.tags!.generation
 }
 
 function live (i: Instance): boolean {
@@ -152,6 +248,32 @@ export class Planner {
   readonly #floor = new Map<string, number>()
   /** Dead-on-arrival instances already counted as an attempt (the terminate takes a few rounds to show). */
   readonly #counted = new Set<string>()
+  /** When each orphan was first seen, by instance id (its grace period runs from then). */
+  readonly #orphanSeen = new Map<string, number>()
+  /** #pending's slot key by token (a token is a hash of the slot and generation: one slot each). */
+  readonly #pendingByToken = new Map<string, string>()
+  /**
+   * #generation's keys per pool, as [slot, key] in #generation's order, with the pool and slot
+   * read back from the key as the history in #planPool always did: it reads one pool's slots
+   * without splitting every key of every pool on every plan.
+   */
+  readonly #generationKeys = new Map<string, Array<[number, string]>>()
+  /** The last plan's nodes and their index (see #nodeIndex). */
+  #nodesSeen: NodeIndex | undefined
+  /** Bumped whenever #nodeIndex builds its maps, and whenever #forget sweeps: see SlotCache. */
+  #nodeRound = 0
+  #seenRound = 0
+  /** The instance ids of the last #forget's sweep, in order. */
+  #forgotAt: string[] = []
+  /**
+   * Per pool, by slot: the slot's key, built once (a plan looks each slot up a few times, and a
+   * fresh string hashes again), and its #generation entry, mirrored (an array read, not a hash).
+   * A pool's cache starts before its first generation is written (both go through #cache), so
+   * the mirror has every entry of the slots it holds.
+   */
+  readonly #keys = new Map<string, SlotCache>()
+  /** The pool #cache answered for last: a plan asks for one pool's slots in a row. */
+  #lastCache: { readonly pool: string, readonly cache: SlotCache } | undefined
 
   constructor (fleet: string, c: PlannerConfig = DEFAULT_PLANNER_CONFIG) {
     this.#fleet = fleet
@@ -161,14 +283,71 @@ export class Planner {
 
   get backoff (): OfferingBackoff { return this.#backoff }
 
+  /** The pool's slot cache, when this slot is one it holds. */
+  #cache (pool: string, slot: number): SlotCache | undefined {
+    if (!Number.isInteger(slot) || slot < 0 || slot >= MAX_KEY_CACHE_SLOT) return undefined
+    if (this.#lastCache?.pool === pool) return this.#lastCache.cache
+    let c = this.#keys.get(pool)
+    if (c === undefined) {
+      if (this.#keys.size >= MAX_KEY_CACHE_POOLS) return undefined
+      c = { keys: [], generations: [], nodeRound: [], nodeId: [], nodeName: [], nodeAt: [], seenRound: [], seenId: [], seen: [] }
+      this.#keys.set(pool, c)
+    }
+    this.#lastCache = { pool, cache: c }
+    return c
+  }
+
+  #key (pool: string, slot: number): string {
+    const c = this.#cache(pool, slot)
+    return c === undefined ? slotKey(pool, slot) : c.keys[slot] ??= slotKey(pool, slot)
+  }
+
+  /** #generation.get(key) for this (pool, slot) key. */
+  #generationOf (pool: string, slot: number, key: string): number | undefined {
+    const c = this.#cache(pool, slot)
+    return c === undefined ? this.#generation.get(key) : c.generations[slot]
+  }
+
+  /** Raises a slot's highest generation (never lowers it). Every write to #generation is here. */
+  #raiseGeneration (pool: string, slot: number, generation: number): void {
+    const c = this.#cache(pool, slot)
+    const key = c === undefined ? slotKey(pool, slot) : c.keys[slot] ??= slotKey(pool, slot)
+    const was = c === undefined ? this.#generation.get(key) : c.generations[slot]
+    if (was !== undefined) {
+      if (generation > was) {
+        this.#generation.set(key, generation)
+        if (c !== undefined) c.generations[slot] = generation
+      }
+      return
+    }
+    this.#generation.set(key, Math.max(0, generation))
+    if (c !== undefined) c.generations[slot] = Math.max(0, generation)
+    const [name, index] = key.split('#')
+    let keys = this.#generationKeys.get(name!)
+    if (keys === undefined) this.#generationKeys.set(name!, keys = [])
+    keys.push([Number(index), key])
+  }
+
+  #setPending (key: string, p: Pending): void {
+    this.#pending.set(key, p)
+    this.#pendingByToken.set(p.token, key)
+  }
+
+  #dropPending (key: string): void {
+    const p = this.#pending.get(key)
+    if (p === undefined) return
+    this.#pending.delete(key)
+    if (this.#pendingByToken.get(p.token) === key) this.#pendingByToken.delete(p.token)
+  }
+
   /** A successor's start: generations and attempts from the last pools report it heard. */
   seed (report: PoolsReport): void {
     for (const p of report.pools) {
       const top = p.slots.reduce((m, s) => Math.max(m, s.generation), 0)
       this.#floor.set(p.name, Math.max(this.#floor.get(p.name) ?? 0, top))
       for (const s of p.slots) {
-        const key = slotKey(p.name, s.index)
-        this.#generation.set(key, Math.max(this.#generation.get(key) ?? 0, s.generation))
+        const key = this.#key(p.name, s.index)
+        this.#raiseGeneration(p.name, s.index, s.generation)
         if (s.attempts > 0) this.#attempts.set(key, s.attempts)
         // An instance of this generation should exist: re-send its token rather than skip it if
         // the first listing lags. Not for an emptied or failed slot: that generation is gone.
@@ -185,10 +364,11 @@ export class Planner {
   // ---- what the driver reports back -----------------------------------------------------------
 
   provisioned (token: string, instance: Instance, now: number): void {
-    for (const [key, p] of this.#pending) {
-      if (p.token !== token) continue
+    const key = this.#pendingByToken.get(token)
+    const p = key === undefined ? undefined : this.#pending.get(key)
+    if (p !== undefined) {
       if (p.offer !== undefined) this.#backoff.success(offeringKey(p.offer))
-      this.#pending.delete(key)
+      this.#dropPending(key!)
     }
     this.#overlay.set(instance.id, { instance, at: now })
     this.#mine.add(instance.id)
@@ -197,7 +377,8 @@ export class Planner {
 
   /** A provision failed after the driver's retries. Returns what the operator should read. */
   provisionFailed (token: string, errorClass: ProviderErrorClass, message: string, now: number): string {
-    const entry = [...this.#pending.values()].find((p) => p.token === token)
+    const at = this.#pendingByToken.get(token)
+    const entry = at === undefined ? undefined : this.#pending.get(at)
     if (entry === undefined || entry.offer === undefined) return `provision ${token}: ${message}`
     const key = offeringKey(entry.offer)
     switch (errorClass) {
@@ -234,13 +415,11 @@ export class Planner {
     const notices: string[] = []
     const statuses: PoolStatus[] = []
     const instances = this.#instances(input.instances, now, input.listedAt)
-    const byId = new Map<string, ObservedNode>()
-    const byName = new Map<string, ObservedNode>()
-    for (const n of input.nodes) {
-      if (n.instanceId !== '') byId.set(n.instanceId, n)
-      if (n.name !== '') byName.set(n.name, n)
+    const { nodes: at, byId, byName } = this.#nodeIndex(input.nodes)
+    const nodeOf = (i: Instance): ObservedNode | undefined => {
+      const k = byId.get(i.id) ?? byName.get(i.name)
+      return k === undefined ? undefined : at[k]
     }
-    const nodeOf = (i: Instance): ObservedNode | undefined => byId.get(i.id) ?? byName.get(i.name)
     const correlated = correlatedSilence(input.nodes, this.#c.correlation)
     for (const g of correlated.groups) notices.push(`correlated silence in ${g.scope} ${g.name}: ${g.silent.length} of ${g.size} nodes; not replacing them`)
     this.#trackBad(input.nodes, correlated.nodes, now)
@@ -254,13 +433,20 @@ export class Planner {
     const byPool = new Map<string, Instance[]>()
     for (const i of instances) {
       if (i.tags === null || i.tags.fleet !== this.#fleet) continue
-      const key = slotKey(i.tags.pool, i.tags.slot)
-      this.#generation.set(key, Math.max(this.#generation.get(key) ?? 0, i.tags.generation))
-      if ((this.#unconfirmed.get(key) ?? Infinity) <= i.tags.generation) this.#unconfirmed.delete(key)
-      for (const [k, p] of this.#pending) if (p.token === i.tags.token) this.#pending.delete(k)
+      const key = this.#key(i.tags.pool, i.tags.slot)
+      this.#raiseGeneration(i.tags.pool, i.tags.slot, i.tags.generation)
+      if (this.#unconfirmed.size > 0 && (this.#unconfirmed.get(key) ?? Infinity) <= i.tags.generation) this.#unconfirmed.delete(key)
+      if (this.#pendingByToken.size > 0) {
+        const k = this.#pendingByToken.get(i.tags.token)
+        if (k !== undefined) this.#dropPending(k)
+      }
       if (!live(i)) continue
       if (!known.has(i.tags.pool)) orphans.push(i)
-      else (byPool.get(i.tags.pool) ?? byPool.set(i.tags.pool, []).get(i.tags.pool)!).push(i)
+      else {
+        const list = byPool.get(i.tags.pool)
+        if (list === undefined) byPool.set(i.tags.pool, [i])
+        else list.push(i)
+      }
     }
     for (const pool of input.pools) {
       if (input.hold?.has(pool.name) === true) continue
@@ -273,13 +459,76 @@ export class Planner {
     return { actions, pools: statuses, notices: notices.slice(0, MAX_NOTICES), correlated: correlated.groups, wakeAt: this.#wakeAt(input, now) }
   }
 
+  /**
+   * The position of the node with each instance id and each name (the last one wins, as a map
+   * built in order would have it), and the nodes. Kept between plans: positions depend only on
+   * the ids and names in order, so while those are unchanged (a health or member update replaces
+   * a node's record, not its place) the new records are copied in and the maps stay.
+   */
+  #nodeIndex (nodes: readonly ObservedNode[]): NodeIndex {
+    const last = this.#nodesSeen
+    if (last !== undefined && last.nodes.length === nodes.length) {
+      let k = 0
+      for (; k < nodes.length; k++) {
+        const was = last.nodes[k]!
+        const n = nodes[k]!
+        if (was === n) continue
+        if (was.instanceId !== n.instanceId || was.name !== n.name) break
+        last.nodes[k] = n
+      }
+      if (k === nodes.length) return last
+    }
+    const byId = new Map<string, number>()
+    const byName = new Map<string, number>()
+    for (let k = 0; k < nodes.length; k++) {
+      const n = nodes[k]!
+      if (n.instanceId !== '') byId.set(n.instanceId, k)
+      if (n.name !== '') byName.set(n.name, k)
+    }
+    this.#nodesSeen = { nodes: nodes.slice(), byId, byName }
+    this.#nodeRound++
+    return this.#nodesSeen
+  }
+
+  /** nodeOf(i) for a slot's current instance, remembered per slot (the maps are the same until #nodeIndex rebuilds them). */
+  #slotNode (pool: string, slot: number, i: Instance): ObservedNode | undefined {
+    const ix = this.#nodesSeen!
+    const c = this.#cache(pool, slot)
+    let k: number | undefined
+    if (c !== undefined && c.nodeRound[slot] === this.#nodeRound && c.nodeId[slot] === i.id && c.nodeName[slot] === i.name) k = c.nodeAt[slot]
+    else {
+      k = ix.byId.get(i.id) ?? ix.byName.get(i.name)
+      if (c !== undefined) {
+        c.nodeRound[slot] = this.#nodeRound
+        c.nodeId[slot] = i.id
+        c.nodeName[slot] = i.name
+        c.nodeAt[slot] = k
+      }
+    }
+    return k === undefined ? undefined : ix.nodes[k]
+  }
+
+  /** #firstSeen's entry for the instance, made now if it has none; remembered per slot until #forget next sweeps. */
+  #firstSeenOf (i: Instance, now: number, c: SlotCache | undefined, slot: number): number {
+    if (c !== undefined && c.seenRound[slot] === this.#seenRound && c.seenId[slot] === i.id) return c.seen[slot]!
+    let seen = this.#firstSeen.get(i.id)
+    if (seen === undefined) this.#firstSeen.set(i.id, seen = now)
+    if (c !== undefined) {
+      c.seenRound[slot] = this.#seenRound
+      c.seenId[slot] = i.id
+      c.seen[slot] = seen
+    }
+    return seen
+  }
+
   /** Listed instances, plus provisions reported done and not listed yet, minus what we terminated. */
-  #instances (listed: readonly Instance[], now: number, listedAt: ReadonlyMap<string, number> | undefined): Instance[] {
+  #instances (listed: readonly Instance[], now: number, listedAt: ReadonlyMap<string, number> | undefined): readonly Instance[] {
+    if (this.#gone.size === 0 && this.#overlay.size === 0) return listed
     const out: Instance[] = []
     const ids = new Set<string>()
     for (const i of listed) {
       ids.add(i.id)
-      if (this.#gone.has(i.id) && live(i)) continue
+      if (this.#gone.size > 0 && this.#gone.has(i.id) && live(i)) continue
       out.push(i)
     }
     for (const [id, o] of this.#overlay) {
@@ -338,9 +587,8 @@ export class Planner {
    * older than the deadline (an agent restarted after a driver update) is a fault to replace
    * through the usual path, not a dead-on-arrival terminate.
    */
-  #joinState (i: Instance, node: ObservedNode | undefined, pool: PoolSpec, now: number, incoming: boolean): JoinState {
-    const seen = this.#firstSeen.get(i.id) ?? now
-    this.#firstSeen.set(i.id, seen)
+  #joinState (i: Instance, node: ObservedNode | undefined, pool: PoolSpec, now: number, incoming: boolean, slot?: number): JoinState {
+    const seen = this.#firstSeenOf(i, now, slot === undefined ? undefined : this.#cache(pool.name, slot), slot ?? 0)
     const launched = i.launchedMs > 0 ? i.launchedMs : seen
     const since = incoming || this.#mine.has(i.id) ? launched : seen
     const young = now - launched <= pool.health.bootDeadlineMs
@@ -373,12 +621,12 @@ export class Planner {
 
   /** Emits (or re-emits) the provision for a slot; returns false when no offering is open. */
   #provision (pool: PoolSpec, slot: number, replaces: string | undefined, reason: string, input: PlanInput, actions: Action[], notices: string[]): boolean {
-    const key = slotKey(pool.name, slot)
+    const key = this.#key(pool.name, slot)
     let p = this.#pending.get(key)
     if (p === undefined) {
       const generation = this.#nextGeneration(key)
       p = { generation, token: provisionToken(this.#fleet, pool.name, slot, generation), offer: undefined, pinned: false, since: input.now, replaces, sawCordon: false }
-      this.#pending.set(key, p)
+      this.#setPending(key, p)
     }
     if (p.offer === undefined || (!p.pinned && this.#backoff.blocked(offeringKey(p.offer), input.now))) {
       const turn = this.#turn.get(pool.name) ?? 0
@@ -403,35 +651,44 @@ export class Planner {
   ): PoolStatus {
     const now = input.now
     const maxSlot = pool.maxNodes * 2 + this.#c.slotHeadroom
-    const slots = new Map<number, Instance[]>()
+    const slots = new Slots(maxSlot)
     for (const i of mine) {
-      if (i.tags!.slot >= maxSlot) { orphans.push(i); continue }
-      ;(slots.get(i.tags!.slot) ?? slots.set(i.tags!.slot, []).get(i.tags!.slot)!).push(i)
+      const slot = i.tags!.slot
+      if (slot >= maxSlot) { orphans.push(i); continue }
+      const list = slots.get(slot)
+      if (list === undefined) slots.add(slot, [i])
+      else list.push(i)
     }
     // Scale-up provisions that have not launched are withdrawn first when the pool wants fewer
     // nodes (a queue that drained while the offerings were backed off): never drain a running node
     // in favour of one that does not exist. A pinned one may exist (its answer was lost): it stays.
-    const withInstances = [...slots.values()].filter((l) => l.length > 0).length
-    const fills = [...this.#pending.entries()]
-      .filter(([k, p]) => k.startsWith(`${pool.name}#`) && p.replaces === undefined && !p.pinned && !slots.has(Number(k.split('#')[1])))
-      .sort((a, b) => Number(b[0].split('#')[1]) - Number(a[0].split('#')[1]))
-    let excess = withInstances + fills.length - desired
-    for (const [k] of fills) {
-      if (excess-- <= 0) break
-      this.#pending.delete(k)
-    }
-    for (const key of this.#pending.keys()) {
-      const [name, s] = key.split('#')
-      if (name === pool.name && !slots.has(Number(s))) slots.set(Number(s), [])
+    const withInstances = slots.size // every list so far holds an instance
+    if (this.#pending.size > 0) {
+      const prefix = `${pool.name}#`
+      const fills = [...this.#pending.entries()]
+        .filter(([k, p]) => k.startsWith(prefix) && p.replaces === undefined && !p.pinned && !slots.has(Number(k.split('#')[1])))
+        .sort((a, b) => Number(b[0].split('#')[1]) - Number(a[0].split('#')[1]))
+      let excess = withInstances + fills.length - desired
+      for (const [k] of fills) {
+        if (excess-- <= 0) break
+        this.#dropPending(k)
+      }
+      for (const key of this.#pending.keys()) {
+        const [name, s] = key.split('#')
+        if (name === pool.name && !slots.has(Number(s))) slots.add(Number(s), [])
+      }
     }
     // The breaker counts the nodes that fill slots now (not incoming replacements).
     let bad = 0
     let occupied = 0
-    for (const list of slots.values()) {
-      const current = [...list].sort((a, b) => a.tags!.generation - b.tags!.generation)[0]
+    const sorted = slots.sorted()
+    // Each slot's current instance's node, found once: the slot loop below asks again.
+    const currentNode: Array<ObservedNode | undefined> = new Array(sorted.length)
+    for (let k = 0; k < sorted.length; k++) {
+      const current = oldest(slots.get(sorted[k]!)!)
       if (current === undefined) continue
       occupied++
-      const n = nodeOf(current)
+      const n = currentNode[k] = this.#slotNode(pool.name, sorted[k]!, current)
       if (n !== undefined && (n.member === 'dead' || (n.health === 'unhealthy' && n.member !== 'left'))) bad++
     }
     const breakerOpen = bad >= this.#c.breakerMinBad && bad / occupied > pool.health.breakerFraction
@@ -442,29 +699,35 @@ export class Planner {
     let inFlight = 0
     let healthy = 0
     let unhealthy = 0
-    const activeSlots: Array<{ slot: number, node: ObservedNode | undefined, instance: Instance }> = []
-    const sorted = [...slots.keys()].sort((a, b) => a - b)
+    // Slots a scale-down may take, as positions in `sorted` and their nodes (undefined: booting);
+    // made into records only when a scale-down or a regrow needs them.
+    const activeAt: number[] = []
+    const activeNode: Array<ObservedNode | undefined> = []
+    const keys: string[] = new Array(sorted.length)
     // In-flight replacements first, so the limit counts them before new ones start.
-    for (const slot of sorted) {
-      const key = slotKey(pool.name, slot)
-      const list = slots.get(slot)!.sort((a, b) => a.tags!.generation - b.tags!.generation)
+    for (let k = 0; k < sorted.length; k++) {
+      const slot = sorted[k]!
+      const key = keys[k] = this.#key(pool.name, slot)
+      const list = slots.get(slot)!
+      if (list.length > 1) list.sort(byGeneration)
       if (list.length > 2) orphans.push(...list.splice(1, list.length - 2))
       if (list.length === 2 || (list.length === 1 && this.#pending.has(key)) || (list.length === 0 && this.#pending.has(key))) inFlight++
     }
-    for (const slot of sorted) {
-      const key = slotKey(pool.name, slot)
+    for (let k = 0; k < sorted.length; k++) {
+      const slot = sorted[k]!
+      const key = keys[k]!
       const list = slots.get(slot)!
-      const s = create(SlotStatusSchema, { index: slot, generation: this.#generation.get(key) ?? 0, attempts: this.#attempts.get(key) ?? 0 })
+      const s = slotStatus(slot, this.#generationOf(pool.name, slot, key) ?? 0, this.#attempts.size > 0 ? this.#attempts.get(key) ?? 0 : 0)
       status.push(s)
-      let pending = this.#pending.get(key)
+      let pending = this.#pending.size > 0 ? this.#pending.get(key) : undefined
       // A replacement decided but not launched, for a node that has recovered (an operator fixed
       // it and uncordoned it after our cordon landed): withdrawn, so the node is not re-cordoned
       // and replaced regardless. Not while a provision is outstanding (it may land anyway).
-      const subject = list.length === 1 ? nodeOf(list[0]!) : undefined
+      const subject = list.length === 1 ? currentNode[k] : undefined
       if (pending !== undefined && subject !== undefined && subject.id === pending.replaces && subject.cordoned) pending.sawCordon = true
       if (pending?.replaces !== undefined && !pending.pinned && pending.offer === undefined && pending.sawCordon && subject !== undefined &&
           subject.id === pending.replaces && !subject.cordoned && this.#replaceClass(subject, correlated, now, pool) === undefined) {
-        this.#pending.delete(key)
+        this.#dropPending(key)
         notices.push(`pool ${pool.name}: the replacement of ${subject.name} is withdrawn: it recovered`)
         pending = undefined
       }
@@ -476,14 +739,14 @@ export class Planner {
         continue
       }
       const current = list[0]!
-      const node = nodeOf(current)
+      const node = currentNode[k]
       s.instanceId = current.id
       s.provider = current.provider
       s.node = node?.id ?? ''
       const incoming = list.length === 2 ? list[1]! : undefined
       if (incoming === undefined && pending === undefined) {
         // One instance: booting, dead on arrival, active, or to be replaced.
-        const js = this.#joinState(current, node, pool, now, false)
+        const js = this.#joinState(current, node, pool, now, false, slot)
         if (js.kind === 'doa') {
           s.state = 'terminating'
           this.#doa(pool, slot, current, js.why, node, actions, notices)
@@ -492,7 +755,8 @@ export class Planner {
         if (js.kind === 'booting') {
           s.state = 'booting'
           // A scale-down takes a booting instance before any running node (it runs no work yet).
-          activeSlots.push({ slot, node: undefined, instance: current })
+          activeAt.push(k)
+          activeNode.push(undefined)
           continue
         }
         const n = js.node
@@ -500,12 +764,13 @@ export class Planner {
         else healthy++
         const why = this.#replaceClass(n, correlated, now, pool)
         if (why === undefined) {
-          this.#attempts.delete(key)
+          if (this.#attempts.size > 0) this.#attempts.delete(key)
           s.attempts = 0
         }
         if (why === undefined || !this.#settled(n, now) || (n.member === 'dead' && now - n.memberSinceMs < pool.health.deadReplaceAfterMs)) {
           s.state = n.cordoned ? 'cordoned' : 'active'
-          activeSlots.push({ slot, node: n, instance: current })
+          activeAt.push(k)
+          activeNode.push(n)
           continue
         }
         s.state = 'replacing'
@@ -542,33 +807,41 @@ export class Planner {
       } else s.detail = node.draining ? 'draining the old node' : 'cordoning the old node'
     }
 
-    this.#resize(pool, desired, slots, activeSlots, input, actions, notices)
+    const active = (): ActiveSlot[] => activeAt.map((k, j) => ({ slot: sorted[k]!, node: activeNode[j], instance: slots.get(sorted[k]!)![0]! }))
+    this.#resize(pool, desired, slots, sorted, active, input, actions, notices)
     // Slots with no instance keep their history in the report: a failed one (so an operator and a
     // successor see it) and an emptied one's generation (so its token is never reused).
     // Beyond REPORTED_EMPTY_SLOTS the highest generations go first; a successor starts slots it
     // has no record of above the highest reported (seed's floor), so no token comes back.
     let extra = 0
-    const history = [...this.#generation].filter(([key]) => {
-      const [name, index] = key.split('#')
-      return name === pool.name && !slots.has(Number(index)) && Number(index) < maxSlot
-    }).sort((a, b) => b[1] - a[1])
-    for (const [key, generation] of history) {
-      const slot = Number(key.split('#')[1])
+    const history: Array<[number, string, number]> = []
+    for (const [index, key] of this.#generationKeys.get(pool.name) ?? []) {
+      if (!slots.has(index) && index < maxSlot) history.push([index, key, this.#generation.get(key)!])
+    }
+    history.sort((a, b) => b[2] - a[2])
+    const before = status.length
+    for (const [slot, key, generation] of history) {
       const attempts = this.#attempts.get(key) ?? 0
       const failed = attempts >= pool.health.maxAttempts
       if (!failed && extra++ >= REPORTED_EMPTY_SLOTS) continue
-      status.push(create(SlotStatusSchema, { index: slot, generation, attempts, state: failed ? 'failed' : 'empty', detail: failed ? `${attempts} dead-on-arrival attempts; an operator must act` : '' }))
+      const s = slotStatus(slot, generation, attempts)
+      s.state = failed ? 'failed' : 'empty'
+      s.detail = failed ? `${attempts} dead-on-arrival attempts; an operator must act` : ''
+      status.push(s)
     }
-    status.sort((a, b) => a.index - b.index)
-    return create(PoolStatusSchema, {
+    // The slots' statuses are in slot order already, and history's slots are none of theirs.
+    if (status.length > before) status.sort((a, b) => a.index - b.index)
+    let current = 0
+    for (const slot of sorted) if (slots.get(slot)!.length > 0) current++
+    return poolStatus({
       name: pool.name, min: pool.minNodes, max: pool.maxNodes, desired,
-      current: [...slots.values()].filter((l) => l.length > 0).length,
+      current,
       healthy, unhealthy, replacing: inFlight, breakerOpen, breakerReason, slots: status,
     })
   }
 
   #doa (pool: PoolSpec, slot: number, i: Instance, why: string, node: ObservedNode | undefined, actions: Action[], notices: string[]): void {
-    const key = slotKey(pool.name, slot)
+    const key = this.#key(pool.name, slot)
     actions.push({ kind: 'terminate', key: `terminate:${i.id}`, pool: pool.name, slot, instance: i, node: node?.id, cause: 'dead-on-arrival', reason: `dead on arrival: ${why}` })
     if (!this.#counted.has(i.id)) {
       this.#counted.add(i.id)
@@ -578,32 +851,37 @@ export class Planner {
   }
 
   /** Fill empty slots up to desired; cordon, drain and terminate the surplus (bad and cordoned first, then the highest slot). */
-  #resize (pool: PoolSpec, desired: number, slots: Map<number, Instance[]>, active: Array<{ slot: number, node: ObservedNode | undefined, instance: Instance }>, input: PlanInput, actions: Action[], notices: string[]): void {
-    const occupied = [...slots.entries()].filter(([s, l]) => l.length > 0 || this.#pending.has(slotKey(pool.name, s))).length
+  #resize (pool: PoolSpec, desired: number, slots: Slots, sorted: readonly number[], activeSlots: () => ActiveSlot[], input: PlanInput, actions: Action[], notices: string[]): void {
+    let occupied = 0
+    for (const s of sorted) if (slots.get(s)!.length > 0 || (this.#pending.size > 0 && this.#pending.has(this.#key(pool.name, s)))) occupied++
     if (occupied < desired) {
       let need = desired - occupied
       // A slot that failed every attempt means the image, the type or the cloud is broken: moving on
       // to the next slot would only repeat it.
-      const failed = [...this.#attempts.entries()].filter(([k, n]) => k.startsWith(`${pool.name}#`) && n >= pool.health.maxAttempts).length
+      let failed = 0
+      for (const [k, n] of this.#attempts) if (k.startsWith(`${pool.name}#`) && n >= pool.health.maxAttempts) failed++
       if (failed > 0) {
         notices.push(`pool ${pool.name}: a slot failed ${pool.health.maxAttempts} attempts; not provisioning more until an operator acts`)
         return
       }
       for (let slot = 0; need > 0 && slot < pool.maxNodes * 2 + this.#c.slotHeadroom; slot++) {
-        const key = slotKey(pool.name, slot)
-        if (slots.has(slot) || (this.#attempts.get(key) ?? 0) >= pool.health.maxAttempts) continue
+        if (slots.has(slot)) continue
+        const key = this.#key(pool.name, slot)
+        if ((this.#attempts.get(key) ?? 0) >= pool.health.maxAttempts) continue
         if (!this.#provision(pool, slot, undefined, `pool ${pool.name} below its desired ${desired}`, input, actions, notices)) break
         need--
       }
       return
     }
     // Only nodes that exist count towards a surplus (pending fills were trimmed before the slots).
-    let surplus = [...slots.values()].filter((l) => l.length > 0).length - desired
+    let surplus = -desired
+    for (const s of sorted) if (slots.get(s)!.length > 0) surplus++
     const victims = new Set<string>()
     if (surplus <= 0) {
-      this.#regrow(pool, active, victims, actions)
+      if (this.#shrinking.size > 0) this.#regrow(pool, activeSlots(), victims, actions)
       return
     }
+    const active = activeSlots()
     // Victims already on their way out stay first, so a plan never picks another and uncordons one mid-drain.
     const rank = (a: { node: ObservedNode | undefined }): number => a.node !== undefined && this.#shrinking.has(a.node.id) ? -1
       : a.node === undefined || a.node.health === 'unhealthy' ? 0 : a.node.cordoned ? 1 : 2
@@ -646,9 +924,9 @@ export class Planner {
     for (const i of orphans) {
       const node = nodeOf(i)
       const running = node !== undefined && (node.member === 'alive' || node.member === 'suspect')
-      const seen = this.#firstSeen.get(`orphan:${i.id}`)
+      const seen = this.#orphanSeen.get(i.id)
       if (seen === undefined) {
-        this.#firstSeen.set(`orphan:${i.id}`, now)
+        this.#orphanSeen.set(i.id, now)
         notices.push(`orphan ${i.provider}/${i.id} (${i.name}, pool ${i.tags?.pool}, slot ${i.tags?.slot}): no slot owns it; ${running ? `its agent ${node.name} is alive, so it is only reported` : `terminating in ${Math.round(this.#c.orphanGraceMs / 60_000)} min`}`)
       } else if (!running && now - seen >= this.#c.orphanGraceMs && reaped < MAX_ORPHAN_TERMINATIONS) {
         reaped++
@@ -662,17 +940,27 @@ export class Planner {
    * until a listing stops showing it alive: the listing before the terminate still does, and
    * forgetting early would count it again (a phantom replacement in flight, a second terminate).
    */
-  #forget (now: number, instances: Instance[], listed: readonly Instance[], listedAt: ReadonlyMap<string, number> | undefined): void {
-    const ids = new Set(instances.map((i) => i.id))
-    const listedLive = new Set(listed.filter(live).map((i) => i.id))
-    for (const [id, g] of this.#gone) {
-      const newer = (listedAt?.get(g.provider) ?? Infinity) > g.at
-      if (!listedLive.has(id) || (now - g.at > this.#c.overlayMs && newer)) this.#gone.delete(id)
+  #forget (now: number, instances: readonly Instance[], listed: readonly Instance[], listedAt: ReadonlyMap<string, number> | undefined): void {
+    if (this.#gone.size > 0) {
+      const listedLive = new Set<string>()
+      for (const i of listed) if (live(i)) listedLive.add(i.id)
+      for (const [id, g] of this.#gone) {
+        const newer = (listedAt?.get(g.provider) ?? Infinity) > g.at
+        if (!listedLive.has(id) || (now - g.at > this.#c.overlayMs && newer)) this.#gone.delete(id)
+      }
     }
+    if (this.#counted.size === 0 && this.#firstSeen.size === 0 && this.#orphanSeen.size === 0) return
+    // Everything these remember was an instance of the last sweep's or of this plan's: when the
+    // two are the same instances, nothing can have gone.
+    const last = this.#forgotAt
+    let same = last.length === instances.length
+    for (let k = 0; same && k < instances.length; k++) same = last[k] === instances[k]!.id
+    if (same) return
+    this.#forgotAt = instances.map((i) => i.id)
+    this.#seenRound++
+    const ids = new Set(this.#forgotAt)
     for (const id of this.#counted) if (!ids.has(id)) this.#counted.delete(id)
-    for (const k of this.#firstSeen.keys()) {
-      const id = k.startsWith('orphan:') ? k.slice(7) : k
-      if (!ids.has(id)) this.#firstSeen.delete(k)
-    }
+    for (const id of this.#firstSeen.keys()) if (!ids.has(id)) this.#firstSeen.delete(id)
+    for (const id of this.#orphanSeen.keys()) if (!ids.has(id)) this.#orphanSeen.delete(id)
   }
 }

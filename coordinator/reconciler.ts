@@ -109,7 +109,8 @@ export class Reconciler {
   #seq = 0
   #nextPlanAt = 0
   #nextReportAt = 0
-  #lastReportKey = ''
+  /** What the last report said, as reportKey() flattens it: a report repeats only when due. */
+  #lastReportKey: readonly unknown[] | undefined
   #lastReportAt = -Infinity
   readonly #listed = new Map<string, Instance[]>()
   readonly #listedAt = new Map<string, number>()
@@ -300,25 +301,39 @@ export class Reconciler {
     const desired = new Map<string, number>()
     const autoscale = new Map<string, string>()
     for (const pool of this.#o.pools) {
-      const members = nodes.filter((n) => n.pool === pool.name && (n.member === 'alive' || n.member === 'suspect'))
-      const healthy = members.filter((n) => n.health === 'healthy' || n.health === 'degraded')
-      const utils = healthy.map((n) => n.utilization).filter((u): u is number => u !== undefined)
+      // One pass, summing in node order as a filter and reduce would.
+      let members = 0
+      let healthy = 0
+      let utils = 0
+      let sum = 0
+      for (const n of nodes) {
+        if (n.pool !== pool.name || (n.member !== 'alive' && n.member !== 'suspect')) continue
+        members++
+        if (n.health !== 'healthy' && n.health !== 'degraded') continue
+        healthy++
+        if (n.utilization === undefined) continue
+        utils++
+        sum += n.utilization
+      }
       const d = this.#scalers.get(pool.name)!.decide({
-        now: Math.floor(now), current: members.length, healthy: healthy.length, min: pool.minNodes, max: pool.maxNodes,
-        utilization: utils.length === 0 ? undefined : utils.reduce((a, b) => a + b, 0) / utils.length,
+        now: Math.floor(now), current: members, healthy, min: pool.minNodes, max: pool.maxNodes,
+        utilization: utils === 0 ? undefined : sum / utils,
         queueDepth: this.#queue.get(pool.name)?.depth,
       })
       if (d.changed) this.#event(now, '', 'scale', `pool ${pool.name} desired ${d.desired}: ${d.reason}`, 'scaled', pool.name)
       desired.set(pool.name, d.desired)
       autoscale.set(pool.name, d.reason)
     }
-    const instances = [...this.#listed.values()].flat()
+    const instances: Instance[] = []
+    for (const l of this.#listed.values()) for (const i of l) instances.push(i)
     const hold = new Set(this.#o.pools.filter((p) => !this.#ready(p)).map((p) => p.name))
     const plan = this.#planner.plan({ now, pools: this.#o.pools, desired, instances, nodes, available: this.#available, hold, listedAt: this.#takenAt })
     // A replacement waiting on time alone (a verdict settling, a dead node's grace) is planned when due, not at the next interval.
     this.#nextPlanAt = Math.min(this.#nextPlanAt, Math.max(plan.wakeAt, now + 1))
-    const live = new Set(nodes.map((n) => n.id))
-    for (const id of this.#faultSeen.keys()) if (!live.has(id)) this.#faultSeen.delete(id)
+    if (this.#faultSeen.size > 0) {
+      const live = new Set(nodes.map((n) => n.id))
+      for (const id of this.#faultSeen.keys()) if (!live.has(id)) this.#faultSeen.delete(id)
+    }
     for (const [k, at] of this.#commandsAt) if (now - at > this.#o.config.commandRetryMs * 10) this.#commandsAt.delete(k)
     for (const n of nodes) {
       if (n.health === 'unhealthy' && n.action === 'replace' && !this.#faultSeen.has(n.id)) this.#faultSeen.set(n.id, now)
@@ -419,19 +434,55 @@ export class Reconciler {
   }
 
   #report (fx: ReconcileEffects, now: number, due: boolean): void {
-    const key = JSON.stringify(this.#lastPools.map((p) => [p.name, p.desired, p.current, p.healthy, p.unhealthy, p.replacing, p.scale, p.queueDepth, p.breakerOpen, p.slots.map((s) => [s.state, s.generation, s.instanceId, s.node])]))
-    if (!due && key === this.#lastReportKey && this.#reportEvents.length === 0) return
+    if (!due && this.#reportEvents.length === 0 && this.#lastReportKey !== undefined && sameReportKey(this.#lastPools, this.#lastReportKey)) return
     const earliest = this.#lastReportAt + this.#o.config.reportMinIntervalMs
     if (now < earliest) {
       this.#nextReportAt = earliest
       return
     }
-    this.#lastReportKey = key
+    this.#lastReportKey = reportKey(this.#lastPools)
     this.#lastReportAt = now
     this.#nextReportAt = now + this.#o.config.reportIntervalMs
     const pools = this.#lastPools.map((p) => p.slots.length <= this.#o.config.reportFullSlots ? p : compactSlots(p))
     fx.report = create(PoolsReportSchema, { term: this.#term, coordinator: this.#o.self, seq: ++this.#seq, timeMs: now, pools, events: this.#reportEvents.splice(0) })
   }
+}
+
+/**
+ * What a report is compared on, flat: per pool its name, desired, current, healthy, unhealthy,
+ * replacing, scale, queueDepth, breakerOpen and slot count, then per slot its state, generation,
+ * instance and node. Values are as JSON would write them (undefined and non-finite numbers are
+ * null), so two keys are equal exactly when the JSON of the nested lists is, without building and
+ * comparing a string of every slot on every plan.
+ */
+function reportKey (pools: readonly PoolStatus[]): unknown[] {
+  const out: unknown[] = []
+  for (const p of pools) {
+    out.push(jsonValue(p.name), jsonValue(p.desired), jsonValue(p.current), jsonValue(p.healthy), jsonValue(p.unhealthy), jsonValue(p.replacing),
+      jsonValue(p.scale), jsonValue(p.queueDepth), jsonValue(p.breakerOpen), p.slots.length)
+    for (const s of p.slots) out.push(jsonValue(s.state), jsonValue(s.generation), jsonValue(s.instanceId), jsonValue(s.node))
+  }
+  return out
+}
+
+/** reportKey(pools) equals `key`, compared in place. */
+function sameReportKey (pools: readonly PoolStatus[], key: readonly unknown[]): boolean {
+  let k = 0
+  for (const p of pools) {
+    if (k + 10 > key.length) return false
+    if (key[k++] !== jsonValue(p.name) || key[k++] !== jsonValue(p.desired) || key[k++] !== jsonValue(p.current) || key[k++] !== jsonValue(p.healthy) ||
+        key[k++] !== jsonValue(p.unhealthy) || key[k++] !== jsonValue(p.replacing) || key[k++] !== jsonValue(p.scale) || key[k++] !== jsonValue(p.queueDepth) ||
+        key[k++] !== jsonValue(p.breakerOpen) || key[k++] !== p.slots.length) return false
+    if (k + 4 * p.slots.length > key.length) return false
+    for (const s of p.slots) {
+      if (key[k++] !== jsonValue(s.state) || key[k++] !== jsonValue(s.generation) || key[k++] !== jsonValue(s.instanceId) || key[k++] !== jsonValue(s.node)) return false
+    }
+  }
+  return k === key.length
+}
+
+function jsonValue (v: unknown): unknown {
+  return v === undefined || v === null || (typeof v === 'number' && !Number.isFinite(v)) ? null : v
 }
 
 /**
