@@ -29,7 +29,7 @@ t.test('quick-mesh: every invariant holds, the XID is replaced, the coordinator 
   t.same(r.faults.map((f) => f.fault), ['xid', 'agent-crash', 'coordinator-kill', 'partition', 'provider-capacity'], 'the report lists the faults in order')
   const xid = r.faults[0]!
   t.match(xid, { node: 0, expect: 'replace' })
-  t.ok(xid.requested_ms !== null && xid.replaced_ms !== null, 'the XID fault was requested and replaced')
+  t.ok(xid.requested_ms !== null && xid.replaced_ms !== null, `the XID fault was requested and replaced: ${JSON.stringify(xid)}; trace: ${JSON.stringify(r.nodes)}`)
   t.ok(xid.requested_ms! - xid.t_ms <= 30_000, 'requested within assertions.replacement_within')
   t.equal(r.summary.replace_class_faults, 1)
   const kill = r.faults[2]!

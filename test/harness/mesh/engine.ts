@@ -34,7 +34,7 @@ export const DEFAULT_MESH_CONFIG = {
   adminTimeoutMs: 1000,
   /** From start to a full pool, 120 s: the demo takes about 15 s on two cores. */
   setupTimeoutMs: 120_000,
-  /** After stopWhenReplaced's last replacement, the pool must be full and healthy within this, 60 s. */
+  /** After stopWhenReplaced's last replacement, the pool must be full and healthy within this; and a run past its duration waits this long at most for replacements under way. 60 s. */
   settleTimeoutMs: 60_000,
   /** Extra time past the scenario's replacement target for a host fault: SWIM must first call the node dead, 15 s. */
   deadDetectionMs: 15_000,
@@ -269,7 +269,8 @@ class MeshRun {
       this.#runTimers(t)
       await this.#tick()
       this.#o.onProgress?.(Math.min(t, s.duration), s.duration)
-      if (t >= s.duration) break
+      // Real time on a loaded machine: replacements under way at the end get settleTimeoutMs to finish (invariants still polled).
+      if (t >= s.duration && (this.#allReplaced() || t >= s.duration + this.#c.settleTimeoutMs)) break
       if (this.#o.stopWhenReplaced === true && next >= events.length && this.#allReplaced() && await this.#full()) break
       await new Promise((resolve) => setTimeout(resolve, this.#c.pollMs))
     }
