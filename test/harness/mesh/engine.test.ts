@@ -26,17 +26,17 @@ t.test('quick-mesh: every invariant holds, the XID is replaced, the coordinator 
   t.equal(r.scenario.mode, 'mesh')
   t.equal(progress, s.duration, 'progress reached the end')
   t.same(stages.filter((x) => x !== 'fault' && x !== 'replaced'), ['ready', 'end'])
-  t.same(r.faults.map((f) => f.fault), ['xid', 'agent-crash', 'coordinator-kill', 'partition', 'provider-capacity'], 'the report lists the faults in order')
+  t.same(r.faults.map((f) => f.fault), ['xid', 'agent-crash', 'partition', 'coordinator-kill', 'provider-capacity'], 'the report lists the faults in order')
   const xid = r.faults[0]!
   t.match(xid, { node: 0, expect: 'replace' })
   t.ok(xid.requested_ms !== null && xid.replaced_ms !== null, `the XID fault was requested and replaced: ${JSON.stringify(xid)}; trace: ${JSON.stringify(r.nodes)}`)
   t.ok(xid.requested_ms! - xid.t_ms <= 30_000, 'requested within assertions.replacement_within')
   t.equal(r.summary.replace_class_faults, 1)
-  const kill = r.faults[2]!
+  const kill = r.faults[3]!
   t.match(kill.detail, /agent-0\d \(term \d+\): SIGKILL/)
   t.ok(r.terms.some((x) => x.from_ms > kill.t_ms && x.term > r.terms[0]!.term), 'a new, higher term after the kill')
-  t.match(r.faults[3]!.detail, /cut off/)
-  t.ok(r.faults[3]!.detected_ms !== null, 'the partitioned node was seen suspect or dead: the deny files cut it off')
+  t.match(r.faults[2]!.detail, /cut off/)
+  t.ok(r.faults[2]!.detected_ms !== null, 'the partitioned node was seen suspect or dead: the deny files cut it off')
   for (const i of r.invariants.filter((x) => x.name !== 'no-ack-lost' && x.name !== 'no-healthy-terminated')) t.ok(i.checks > 10, `${i.name} checked throughout`)
   t.ok(r.series.t_ms.length >= 20, 'a sample about every second')
   t.ok(r.summary.provider_calls > 0)

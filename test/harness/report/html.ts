@@ -109,6 +109,10 @@ function fmtBound (ms: number): string {
   return `${r1(ms / 3_600_000)}h`
 }
 
+function plural (n: number, noun: string): string {
+  return `${fmtInt(n)} ${noun}${n === 1 ? '' : 's'}`
+}
+
 function fmtPct (fraction: number): string {
   return Number.isFinite(fraction) ? `${r1(fraction * 100)}%` : '—'
 }
@@ -198,7 +202,7 @@ function legend (items: ReadonlyArray<{ key: string, label: string, dashed?: boo
 
 // ---------------------------------------------------------------- latency histograms
 
-const HIST_BOX: Box = { w: 360, h: 210, l: 40, r: 10, t: 22, b: 30 }
+const HIST_BOX: Box = { w: 360, h: 232, l: 40, r: 14, t: 30, b: 44 }
 
 /** Where a latency falls on the bucket axis: linear inside its bucket (the last bucket: up to twice its floor). */
 function bucketX (v: number, bounds: readonly number[]): number {
@@ -226,23 +230,24 @@ function histogramChart (name: LatencyName, s: LatencySummary): string {
       body += `<text class="count" x="${r1(x0 + (band - 4) / 2)}" y="${y(c) - 3}" text-anchor="middle">${fmtInt(c)}</text>`
     }
     const label = k < bounds.length ? fmtBound(bounds[k]!) : '∞'
-    body += `<text class="tick" x="${r1(f.l + (k + 1) * band)}" y="${f.h - f.b + 13}" text-anchor="middle">${label}</text>`
+    const lx = r1(f.l + (k + 1) * band)
+    body += `<text class="tick" x="${lx + 3}" y="${f.h - f.b + 12}" text-anchor="end" transform="rotate(-40 ${lx + 3} ${f.h - f.b + 12})">${label}</text>`
   })
-  body += `<text class="tick" x="${f.l}" y="${f.h - f.b + 13}" text-anchor="middle">0</text>`
   body += `<line class="axis" x1="${f.l}" x2="${f.w - f.r}" y1="${y(0)}" y2="${y(0)}"/>`
-  for (const [q, v] of [['p50', s.p50_ms], ['p99', s.p99_ms]] as const) {
+  // p50's label to the left of its line, p99's to the right: close percentiles stay readable.
+  for (const [q, v, side] of [['p50', s.p50_ms, 'end'], ['p99', s.p99_ms, 'start']] as const) {
     if (v === null) continue
     const x = r1(f.l + bucketX(v, bounds) * band)
-    body += `<line class="mark m-${q}" x1="${x}" x2="${x}" y1="${f.t - 4}" y2="${y(0)}"/><text class="mlabel" x="${x}" y="${f.t - 7}" text-anchor="middle">${q}</text>`
+    body += `<line class="mark m-${q}" x1="${x}" x2="${x}" y1="8" y2="${y(0)}"/><text class="mlabel" x="${side === 'end' ? x - 3 : x + 3}" y="14" text-anchor="${side}">${q}</text>`
   }
   if (s.count === 0) body += noData(f, 'no samples')
   return svg(`latency-${name}`, f, `${name.replaceAll('_', ' ')} latency histogram`, body)
 }
 
 const LATENCY_TITLES: Record<LatencyName, [string, string]> = {
-  fault_to_detect: ['Fault → detection', 'injection to the first agent judging the node unhealthy'],
-  fault_to_request: ['Fault → replacement requested', 'injection to the coordinator asking a provider for a new node'],
-  fault_to_replaced: ['Fault → replaced', 'injection to the replacement passing its boot gate'],
+  fault_to_detect: ['Fault → detection', 'injection to the first unhealthy verdict'],
+  fault_to_request: ['Fault → replacement requested', 'injection to the coordinator asking a cloud for a node'],
+  fault_to_replaced: ['Fault → replaced', 'injection to the new node passing its boot gate'],
 }
 
 function latencyPanel (name: LatencyName, s: LatencySummary): string {
@@ -342,15 +347,17 @@ function providersTable (ps: readonly ProviderStats[]): string {
       `<td class="num">${p.calls === 0 ? '—' : fmtPct(failed / p.calls)}</td><td>${errs === '' ? '—' : errs}</td><td class="num">${fmtDur(p.p50_ms)}</td><td class="num">${fmtDur(p.p99_ms)}</td></tr>`
   })
   const more = ps.length - rows.length
-  return table(['provider', 'op', 'calls', 'ok', 'error rate', 'errors by class', 'p50', 'p99'], rows, 'no provider calls') +
+  return table(['provider', 'op', '#calls', '#ok', '#error rate', 'errors by class', '#p50', '#p99'], rows, 'no provider calls') +
     (more > 0 ? `<p class="muted">${fmtInt(more)} more rows not shown.</p>` : '')
 }
 
 // ---------------------------------------------------------------- tables and sections
 
+/** `head`: column names; a name starting with '#' is a numeric (right-aligned) column, shown without the '#'. */
 function table (head: readonly string[], rows: readonly string[], empty: string): string {
   if (rows.length === 0) return `<p class="muted">${esc(empty)}</p>`
-  return `<div class="scroll"><table><thead><tr>${head.map((h) => `<th>${esc(h)}</th>`).join('')}</tr></thead><tbody>${rows.join('')}</tbody></table></div>`
+  const th = head.map((h) => h.startsWith('#') ? `<th class="num">${esc(h.slice(1))}</th>` : `<th>${esc(h)}</th>`).join('')
+  return `<div class="scroll"><table><thead><tr>${th}</tr></thead><tbody>${rows.join('')}</tbody></table></div>`
 }
 
 function section (id: string, title: string, body: string, note = ''): string {
@@ -364,7 +371,7 @@ function eventRows (events: readonly TimelineEvent[], limit: number): string[] {
 function header (r: Report): string {
   const s = r.scenario
   const pass = r.outcome === 'pass'
-  const accel = s.accel === 1 ? '×1 — real fleet rates' : `×${fmtInt(s.accel)} — failure rates ${fmtInt(s.accel)} times the real fleet's`
+  const accel = s.accel === 1 ? '×1 (real fleet rates)' : `×${fmtInt(s.accel)} (${fmtInt(s.accel)}× real fleet rates)`
   const meta: Array<[string, string]> = [
     ['mode', esc(s.mode)], ['fidelity', esc(s.fidelity)], ['seed', `<code>${esc(s.seed)}</code>`],
     ['acceleration', `<strong>${esc(accel)}</strong>`], ['profile', esc(s.profile)], ['duration', esc(fmtDur(s.duration_ms))],
@@ -400,14 +407,14 @@ function violationSection (r: Report): string {
   const body = `<p class="vmsg"><strong>${esc(v.invariant)}</strong> at <strong>${fmtClock(v.t_ms)}</strong> (seed <code>${esc(v.seed)}</code>): ${esc(v.message)}</p>` +
     `<h3>Reproduce</h3><pre class="cmd">${esc(v.reproduce)}</pre>` +
     `<h3>Trace</h3><p class="muted">The last ${fmtInt(Math.min(v.trace.length, HTML_LIMITS.traceRows))} things that happened, oldest first.</p>` +
-    table(['t', 'kind', 'detail'], eventRows(v.trace.slice(-HTML_LIMITS.traceRows), HTML_LIMITS.traceRows), 'no trace')
+    table(['#t', 'kind', 'detail'], eventRows(v.trace.slice(-HTML_LIMITS.traceRows), HTML_LIMITS.traceRows), 'no trace')
   return `<section id="violation" class="violation"><h2>Violation</h2>${body}</section>`
 }
 
 function invariantsTable (r: Report): string {
   const rows = r.invariants.map((i) => `<tr class="${i.violations > 0 ? 'badrow' : ''}"><td><code>${esc(i.name)}</code></td><td>${esc(i.description)}</td>` +
     `<td class="num">${fmtInt(i.checks)}</td><td class="num">${fmtInt(i.violations)}</td><td>${i.first === null ? '—' : `${fmtClock(i.first.t_ms)}: ${esc(i.first.message)}`}</td></tr>`)
-  return table(['invariant', 'what it checks', 'checks', 'violations', 'first violation'], rows, 'no invariants recorded')
+  return table(['invariant', 'what it checks', '#checks', '#violations', 'first violation'], rows, 'no invariants recorded')
 }
 
 function since (f: FaultRecord, at: number | null): string {
@@ -423,7 +430,7 @@ function faultsTable (r: Report): string {
       `<td class="num">${since(f, f.detected_ms)}</td><td class="num">${since(f, f.requested_ms)}</td><td class="num">${since(f, f.replaced_ms)}</td></tr>`
   })
   const more = r.faults.length - shown.length + r.summary.faults_not_listed
-  return table(['#', 't', 'fault', 'node', 'expect', 'detail', 'detected', 'requested', 'replaced'], rows, 'no faults injected') +
+  return table(['##', '#t', 'fault', 'node', 'expect', 'detail', '#detected', '#requested', '#replaced'], rows, 'no faults injected') +
     (more > 0 ? `<p class="more">${fmtInt(more)} more faults not listed (the first ${fmtInt(shown.length)} are).</p>` : '')
 }
 
@@ -440,8 +447,8 @@ function nodesSection (r: Report, xMax: number): string {
   const items = shown.map((n) => {
     const faults = n.events.filter((e) => e.kind.startsWith('fault')).length
     const rows = eventRows(n.events, HTML_LIMITS.nodeEvents)
-    return `<details class="node"><summary><span class="nname">${esc(n.node)}</span><span class="ncount">${fmtInt(n.events.length)} events${faults > 0 ? `, <b>${faults} faults</b>` : ''}</span>${nodeStrip(n.events.slice(0, HTML_LIMITS.nodeEvents), xMax)}</summary>` +
-      `${table(['t', 'kind', 'detail'], rows, 'no events')}${n.events.length > rows.length ? `<p class="more">${fmtInt(n.events.length - rows.length)} more events not shown.</p>` : ''}</details>`
+    return `<details class="node"><summary><span class="nname" title="${esc(n.node)}">${esc(n.node)}</span><span class="ncount">${plural(n.events.length, 'event')}${faults > 0 ? `, <b>${plural(faults, 'fault')}</b>` : ''}</span>${nodeStrip(n.events.slice(0, HTML_LIMITS.nodeEvents), xMax)}</summary>` +
+      `${table(['#t', 'kind', 'detail'], rows, 'no events')}${n.events.length > rows.length ? `<p class="more">${fmtInt(n.events.length - rows.length)} more events not shown.</p>` : ''}</details>`
   })
   const more = r.nodes.length - shown.length
   const tools = '<p class="tools" hidden><button type="button" data-open="1">expand all</button> <button type="button" data-open="0">collapse all</button></p>'
@@ -458,7 +465,10 @@ const NAV: Array<[string, string]> = [
 
 export function renderHtml (r: Report): string {
   const s = r.series
-  const xMax = r.terms.reduce((m, t) => Math.max(m, t.to_ms ?? 0), Math.max(1, r.scenario.duration_ms, s.t_ms.at(-1) ?? 0))
+  // A run stopped by a violation ends there: drawn to the full duration, its charts would show a
+  // coordinator gap and a flat fleet that never happened.
+  const planned = r.violation === null ? r.scenario.duration_ms : r.violation.t_ms
+  const xMax = r.terms.reduce((m, t) => Math.max(m, t.to_ms ?? 0), Math.max(1, planned, s.t_ms.at(-1) ?? 0))
   const nav = [...(r.violation === null ? [] : [['violation', 'Violation']]), ...NAV]
     .map(([id, label]) => `<a href="#${id}"${id === 'violation' ? ' class="bad"' : ''}>${label}</a>`).join('')
   const health = lineChart('health', 'pool nodes by agreed health over time', s.t_ms, [
@@ -541,7 +551,7 @@ header{background:var(--panel);border:1px solid var(--line);border-radius:8px;pa
 .desc{margin:2px 0 0;color:var(--muted)}
 .badge{font-weight:800;font-size:22px;letter-spacing:.06em;padding:8px 16px;border-radius:6px;color:#fff}
 .badge.pass{background:var(--good)}.badge.fail{background:var(--bad)}
-.meta{display:grid;grid-template-columns:repeat(auto-fill,minmax(250px,1fr));gap:4px 18px;margin:14px 0 0}
+.meta{display:grid;grid-template-columns:repeat(auto-fill,minmax(270px,1fr));gap:4px 18px;margin:14px 0 0}
 .meta div{display:flex;gap:8px;min-width:0}.meta dt{color:var(--muted);min-width:86px}.meta dd{margin:0;overflow-wrap:anywhere}
 nav{position:sticky;top:0;z-index:2;display:flex;flex-wrap:wrap;gap:4px 14px;padding:8px 4px;margin:8px 0;background:var(--bg);border-bottom:1px solid var(--line)}
 nav a{color:var(--fg);text-decoration:none;font-weight:600}nav a:hover{text-decoration:underline}nav a.bad{color:var(--bad)}
@@ -559,7 +569,7 @@ pre.source{max-height:600px}pre.cmd{font-weight:600}
 table{border-collapse:collapse;width:100%;font-size:13px}
 th{position:sticky;top:0;background:var(--panel);text-align:left;border-bottom:2px solid var(--line);padding:4px 8px;white-space:nowrap}
 td{border-bottom:1px solid var(--grid);padding:3px 8px;vertical-align:top}
-td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
+th.num,td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 tr.badrow td{background:var(--badbg)}tr.warnrow td{background:var(--warnbg)}
 .legend{display:flex;gap:16px;flex-wrap:wrap;font-size:13px;margin:0 0 4px}
 .key{display:inline-flex;align-items:center;gap:6px}
@@ -586,7 +596,7 @@ path.s-target{stroke-dasharray:6 4;fill:none}
 .c0{fill:var(--c0)}.c1{fill:var(--c1)}.c2{fill:var(--c2)}.c3{fill:var(--c3)}.c4{fill:var(--c4)}.c5{fill:var(--c5)}.c6{fill:var(--c6)}.c7{fill:var(--c7)}
 .okbar{fill:var(--good)}.e0{fill:var(--e0)}.e1{fill:var(--e1)}.e2{fill:var(--e2)}.e3{fill:var(--e3)}.e4{fill:var(--e4)}.e5{fill:var(--e5)}
 details.node{border-bottom:1px solid var(--grid)}details.node summary{cursor:pointer;display:flex;align-items:center;gap:12px;padding:4px 0}
-.nname{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;min-width:110px;font-weight:600}.ncount{color:var(--muted);min-width:150px;font-size:12px}.ncount b{color:var(--bad)}
+.nname{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;width:220px;flex:none;overflow:hidden;text-overflow:ellipsis;white-space:nowrap;font-weight:600}.ncount{color:var(--muted);width:150px;flex:none;font-size:12px}.ncount b{color:var(--bad)}
 .strip{width:400px;max-width:50%;height:14px}.strip .tk{stroke:var(--muted);stroke-width:1.5}.strip .tk-fault{stroke:var(--bad);stroke-width:2.5}.strip .axis{stroke:var(--line)}
 .tools button{font:inherit;padding:2px 10px;border:1px solid var(--line);border-radius:4px;background:var(--panel);color:var(--fg);cursor:pointer}
 footer{color:var(--muted);font-size:12px;margin-top:18px;overflow-wrap:anywhere}
