@@ -263,6 +263,10 @@ class Harness {
 
   /** A crash or pause: expected to be replaced only if it outlasts dead_replace_after. */
   #down (agent: number, fault: string, forMs: number, stop: () => void, resume: () => void): void {
+    if (!this.world.isLive(agent) || this.world.isPaused(agent)) {
+      this.#rec.trace(this.t, `fault ${fault}`, `${this.#label(agent)} is already down: skipped`)
+      return
+    }
     const deadAfter = this.#s.fleet.pool.dead_replace_after
     const replaced = forMs === 0 || forMs + HARNESS_CONFIG.detectMarginMs >= deadAfter
     const id = this.#record(agent, fault, forMs === 0 ? 'for good' : `for ${forMs} ms`, replaced ? 'replace' : 'host')
@@ -348,7 +352,8 @@ class Harness {
     const bySlot = new Map<number, number>()
     for (const a of pool) bySlot.set(f.instanceOf(a)!.tags.slot, a)
     switch (t.kind) {
-      case 'coordinator': return this.#acting >= 0 ? [this.#acting] : []
+      // A paused coordinator may still hold its lease: it is not a target again until it runs.
+      case 'coordinator': return this.#acting >= 0 && f.isLive(this.#acting) && !f.isPaused(this.#acting) ? [this.#acting] : []
       case 'random': {
         const live = pool.filter((a) => f.isLive(a))
         return pickN(this.#rng, live, Math.min(count, live.length))

@@ -131,3 +131,22 @@ assertions:
   t.ok(r.providers.some((p) => p.provider === 'gcp' && p.op === 'provision' && p.ok > 0), 'capacity on aws fails over to gcp')
   t.equal(runSimulate(s).digest, r.digest, 'deterministic')
 })
+
+t.test('a fault aimed at an agent already down is skipped, not a crash (chaos campaign 2, runs 11 and 50)', async (t) => {
+  const r = runSimulate(parseScenario(`name: twice
+seed: 11
+duration: 40s
+fleet:
+  council: 3
+  spares: 2
+  pool: {nodes: 4}
+failures:
+  events:
+    - {at: 5s, fault: agent-pause, target: coordinator, for: 6s}
+    - {at: 6s, fault: agent-pause, target: coordinator, for: 3s}
+    - {at: 7s, fault: agent-crash, target: "node:1", down: 3s}
+    - {at: 8s, fault: agent-crash, target: "node:1", down: 3s}
+`, 'x.yaml'))
+  t.equal(r.outcome, 'pass', r.violation?.message ?? 'no violation')
+  t.equal(r.faults.filter((f) => f.fault === 'agent-crash').length, 1, 'the second crash of a down agent is not a fault')
+})
