@@ -81,6 +81,9 @@ class FleetWorld implements World {
   readonly #pool: PoolSpec
   readonly #fleet = 'sim'
   readonly #hosts: Host[] = []
+  /** Hosts by instance id: a termination finds its host without a scan of 10,000. */
+  readonly #byInstance = new Map<string, Host>()
+  readonly #pausedCouncil = new Set<number>()
   readonly #council: boolean[]
   readonly #faulted = new Set<number>()
   readonly #prop: Sampler
@@ -151,6 +154,7 @@ class FleetWorld implements World {
       cordoned: false, draining: false, drained: false, gen: 0, view: undefined, seen: { member: undefined, state: undefined, action: undefined },
     }
     this.#hosts.push(h)
+    this.#byInstance.set(inst.id, h)
     return h
   }
 
@@ -183,7 +187,6 @@ class FleetWorld implements World {
   instanceOf (agent: number): FakeInstance | undefined { return this.#host(agent)?.inst }
   isLive (agent: number): boolean { return this.#isCouncil(agent) ? this.#council[agent]! : this.#host(agent)?.up === true }
   isPaused (agent: number): boolean { return this.#host(agent)?.paused === true || (this.#isCouncil(agent) && this.#pausedCouncil.has(agent)) }
-  readonly #pausedCouncil = new Set<number>()
 
   kill (agent: number): void {
     if (this.#isCouncil(agent)) { this.#councilDown(agent); return }
@@ -466,7 +469,7 @@ class FleetWorld implements World {
   }
 
   #terminated (inst: FakeInstance, cause: string): void {
-    const h = this.#hosts.find((x) => x.inst === inst) ?? this.#hosts.find((x) => x.inst?.id === inst.id)
+    const h = this.#byInstance.get(inst.id)
     if (h === undefined) return
     this.#live--
     const healthy = healthyTermination(this.#faulted.has(h.agent), inst, h.booted, cause)
