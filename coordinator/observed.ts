@@ -15,6 +15,8 @@ export interface ObservedNode {
   readonly member: MemberStateName
   /** When this agent saw the member state change (for "dead for long enough"). */
   readonly memberSinceMs: number
+  /** Dead, and this agent's last look at it since went unanswered: when (undefined: no such look). */
+  readonly lookFailedMs?: number
   readonly health: HealthName
   readonly action: ActionName
   /** Undefined: no health heard yet. */

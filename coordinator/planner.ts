@@ -26,6 +26,15 @@ export interface PlannerConfig {
    * instead of replacing its first few. Default 500 ms (of the 2 s p50 budget).
    */
   readonly replaceSettleMs: number
+  /**
+   * A node dead past dead_replace_after is looked at once more before it is replaced (a `look`:
+   * one probe, direct and through relays; Membership.lastLook): its death may be the far side of
+   * a partition that has healed since, and a node that answers refutes instead. The plan is made
+   * again this long after a look is asked for, and the look asked again while it has no answer.
+   * Default 1 s: four probe intervals, what a look takes unless the coordinator's own health
+   * score stretches its probes.
+   */
+  readonly lastLookWaitMs: number
   /** A tagged instance no slot owns is reported at once and terminated after this. Default 10 min. */
   readonly orphanGraceMs: number
   /** A provision the driver reported done stays visible this long while listings catch up. Default 10 min. */
@@ -45,6 +54,7 @@ export interface PlannerConfig {
 
 export const DEFAULT_PLANNER_CONFIG: PlannerConfig = {
   replaceSettleMs: 500,
+  lastLookWaitMs: 1_000,
   orphanGraceMs: 10 * 60_000,
   overlayMs: 10 * 60_000,
   hardBackoffMs: 30 * 60_000,
@@ -83,6 +93,8 @@ export type Action =
   | { readonly kind: 'provision', readonly key: string, readonly pool: string, readonly slot: number, readonly generation: number, readonly token: string, readonly name: string, readonly offer: Offer, readonly replaces: string | undefined, readonly reason: string }
   | { readonly kind: 'terminate', readonly key: string, readonly pool: string, readonly slot: number, readonly instance: Instance, readonly node: string | undefined, readonly cause: TerminateCause, readonly reason: string }
   | { readonly kind: NodeCommandKind, readonly key: string, readonly pool: string, readonly node: string, readonly reason: string }
+  /** Probe a node held dead once more before replacing it (see lastLookWaitMs). */
+  | { readonly kind: 'look', readonly key: string, readonly pool: string, readonly node: string, readonly reason: string }
 
 export interface Plan {
   readonly actions: Action[]
@@ -456,7 +468,7 @@ export class Planner {
     }
     this.#reapOrphans(orphans, nodeOf, now, actions, notices)
     this.#forget(now, instances, input.instances, input.listedAt)
-    return { actions, pools: statuses, notices: notices.slice(0, MAX_NOTICES), correlated: correlated.groups, wakeAt: this.#wakeAt(input, now) }
+    return { actions, pools: statuses, notices: notices.slice(0, MAX_NOTICES), correlated: correlated.groups, wakeAt: this.#wakeAt(input, actions, now) }
   }
 
   /**
@@ -562,8 +574,8 @@ export class Planner {
     return undefined
   }
 
-  #wakeAt (input: PlanInput, now: number): number {
-    let at = Infinity
+  #wakeAt (input: PlanInput, actions: readonly Action[], now: number): number {
+    let at = actions.some((a) => a.kind === 'look') ? now + this.#c.lastLookWaitMs : Infinity
     for (const since of this.#badSince.values()) if (since + this.#c.replaceSettleMs > now) at = Math.min(at, since + this.#c.replaceSettleMs)
     const deadAfter = new Map(input.pools.map((p) => [p.name, p.health.deadReplaceAfterMs]))
     for (const n of input.nodes) {
@@ -780,6 +792,11 @@ export class Planner {
         if ((this.#attempts.get(key) ?? 0) >= pool.health.maxAttempts) { s.state = 'failed'; notices.push(`pool ${pool.name}: slot ${slot} failed ${pool.health.maxAttempts} replacements; an operator must act`); continue }
         if (breakerOpen) { s.detail = `${why}; held by the breaker`; continue }
         if (inFlight >= pool.health.maxInFlight) { s.detail = `${why}; waiting (${inFlight} replacements in flight)`; continue }
+        if (n.member === 'dead' && !(n.lookFailedMs !== undefined && n.lookFailedMs >= n.memberSinceMs)) {
+          s.detail = `${why}; one last look at it first`
+          actions.push({ kind: 'look', key: `look:${n.id}`, pool: pool.name, node: n.id, reason: why })
+          continue
+        }
         if (this.#provision(pool, slot, n.id, `replacing ${n.name}: ${why}`, input, actions, notices)) inFlight++
         continue
       }

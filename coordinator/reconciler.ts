@@ -65,6 +65,8 @@ export interface NodeCommand { readonly key: string, readonly kind: NodeCommandK
 export interface ReconcileEffects {
   calls: Call[]
   commands: NodeCommand[]
+  /** Nodes held dead to probe once more before they are replaced (the mesh's lastLook). */
+  looks: string[]
   /** Publish this on the coord topic. */
   report: PoolsReport | undefined
   events: FleetEvent[]
@@ -97,7 +99,7 @@ const RETRY_MAX_MS = 5 * 60_000
 const MAX_FAILURES = 4096
 
 function emptyEffects (): ReconcileEffects {
-  return { calls: [], commands: [], report: undefined, events: [] }
+  return { calls: [], commands: [], looks: [], report: undefined, events: [] }
 }
 
 export class Reconciler {
@@ -379,6 +381,11 @@ export class Reconciler {
       if (last !== undefined && now - last < this.#o.config.commandRetryMs) return
       this.#commandsAt.set(a.key, now)
       fx.commands.push({ key: a.key, kind: a.kind, node: a.node, reason: a.reason })
+      return
+    }
+    // The mesh drops a look already in flight: asking again each plan is how an unanswered one is retried.
+    if (a.kind === 'look') {
+      fx.looks.push(a.node)
       return
     }
     if (this.#inFlight.has(a.key)) return

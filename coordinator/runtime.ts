@@ -24,6 +24,8 @@ export interface CoordinatorMesh {
   nodes: (now: number) => ObservedNode[]
   publishPools: (report: PoolsReport) => void
   command: (kind: CommandKind, target: string, reason: string, timeoutMs: number) => Promise<CommandResult>
+  /** Probe a node held dead once more; an unanswered look shows in nodes() as lookFailedMs. */
+  lastLook: (node: string) => void
 }
 
 export interface CoordinatorRuntimeOptions {
@@ -132,6 +134,7 @@ export class CoordinatorRuntime {
         void this.#call(c)
       }
       for (const c of fx.commands) void this.#command(c)
+      for (const node of fx.looks) this.#o.mesh.lastLook(node)
       if (fx.report !== undefined) {
         this.#o.mesh.publishPools(fx.report)
         this.#o.metrics?.report(fx.report)

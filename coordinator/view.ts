@@ -28,6 +28,7 @@ export function observe (records: Iterable<NodeRecord>): ObservedNode[] {
       zone: meta?.zone ?? '',
       member: r.member.state,
       memberSinceMs: r.member.changedMs,
+      lookFailedMs: r.lookFailedMs,
       health: h?.verdict === undefined ? 'unknown' : healthName(h.verdict.state),
       action: h?.verdict === undefined ? 'none' : actionNameOf(h.verdict.action),
       bootGatePassed: h?.bootGate === undefined ? undefined : h.bootGate.passed,

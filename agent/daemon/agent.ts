@@ -391,6 +391,7 @@ export class Agent {
         nodes: (now) => observe(mesh.node.nodes(now)),
         publishPools: (r) => { mesh.publishPools(r) },
         command: async (kind, target, reason, timeoutMs) => await mesh.command(kind, target, reason, timeoutMs),
+        lastLook: (node) => { mesh.lastLook(node) },
       },
       clock,
       alarm: this.#o.alarm ?? systemAlarm,

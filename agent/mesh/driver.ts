@@ -124,6 +124,12 @@ export class MeshDriver {
     return await answer
   }
 
+  /** The coordinator's last look at a node it holds dead (MeshNode.lastLook). */
+  lastLook (node: NodeId): void {
+    if (this.#stopped) return
+    this.#run(this.node.lastLook(node, this.#o.clock.wallMs()))
+  }
+
   /** The acting coordinator's pools report: gossip it and keep it. */
   publishPools (report: PoolsReport): void {
     if (this.#stopped) return

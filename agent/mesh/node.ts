@@ -107,6 +107,8 @@ export interface NodeRecord {
   readonly council: boolean
   readonly coordinator: boolean
   readonly self: boolean
+  /** Dead, and our last look at it since went unanswered (Membership.lastLook): when. */
+  readonly lookFailedMs: number | undefined
 }
 
 /** Someone we never heard of spoke to us: ask them for a repair at most this often. */
@@ -328,6 +330,13 @@ export class MeshNode {
     return fx
   }
 
+  /** The coordinator's last look at a node it holds dead, before it replaces it (Membership.lastLook). */
+  lastLook (id: NodeId, now: number): MeshEffects {
+    const fx = emptyEffects()
+    this.#takeMembers(fx, this.#members.lastLook(id, now), now)
+    return fx
+  }
+
   leave (now: number): MeshEffects {
     const fx = emptyEffects()
     this.#takeMembers(fx, this.#members.leave(now), now)
@@ -357,7 +366,9 @@ export class MeshNode {
     const council = new Set(status.council?.members ?? [])
     const out: NodeRecord[] = []
     for (const m of this.#members.members()) {
-      out.push({ id: m.id, member: m, health: this.#fleet.health(m.id), council: council.has(m.id), coordinator: status.coordinator === m.id, self: m.id === this.self })
+      out.push({ id: m.id, member: m, health: this.#fleet.health(m.id), council: council.has(m.id), coordinator: status.coordinator === m.id, self: m.id === this.self,
+        lookFailedMs: m.state === 'dead' ? this.#members.lookFailedAt(m.id) : undefined,
+      })
     }
     return out
   }

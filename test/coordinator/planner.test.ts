@@ -1,5 +1,5 @@
 import t from 'tap'
-import { Planner, DEFAULT_PLANNER_CONFIG, type Action, type PlanInput } from '../../coordinator/planner.js'
+import { Planner, DEFAULT_PLANNER_CONFIG, type Action, type Plan, type PlanInput } from '../../coordinator/planner.js'
 import { provisionToken } from '../../coordinator/token.js'
 import type { ObservedNode } from '../../coordinator/observed.js'
 import type { PoolSpec } from '../../coordinator/pool.js'
@@ -73,9 +73,32 @@ t.test('a dead old node is terminated without a drain once its replacement joine
   const plan1 = p.plan(input(30_000, [pool()], instances, [dead, nodes[1]!]))
   t.same(kinds(plan1.actions), [], 'dead for 30 s only just reached; settle')
   const plan2 = p.plan(input(31_000, [pool()], instances, [dead, nodes[1]!]))
-  t.same(kinds(plan2.actions), ['provision 0/2 aws'], 'no cordon for a dead node')
+  t.same(kinds(plan2.actions), [`look ${dead.id}`], 'one last look first')
+  const looked = { ...dead, lookFailedMs: 31_250 }
+  const plan3 = p.plan(input(32_000, [pool()], instances, [looked, nodes[1]!]))
+  t.same(kinds(plan3.actions), ['provision 0/2 aws'], 'unanswered: replaced, and no cordon for a dead node')
   const incoming = instance(0, 2)
-  t.same(kinds(p.plan(input(40_000, [pool()], [...instances, incoming], [dead, nodes[1]!, node(incoming)])).actions), [`terminate ${instances[0]!.id} replaced`])
+  t.same(kinds(p.plan(input(40_000, [pool()], [...instances, incoming], [looked, nodes[1]!, node(incoming)])).actions), [`terminate ${instances[0]!.id} replaced`])
+})
+
+t.test('the last look: asked again while unanswered, a node that answers is not replaced, a new death is looked at anew', async (t) => {
+  const p = new Planner(FLEET)
+  const { instances, nodes } = healthyPool(2)
+  const dead = { ...nodes[0]!, member: 'dead' as const, memberSinceMs: 0 }
+  const plan = (now: number, n: ObservedNode): Plan => p.plan(input(now, [pool()], instances, [n, nodes[1]!]))
+  plan(30_000, dead)
+  const first = plan(30_500, dead)
+  t.same(kinds(first.actions), [`look ${dead.id}`])
+  t.equal(first.wakeAt, 30_500 + DEFAULT_PLANNER_CONFIG.lastLookWaitMs, 'planned again when the look should have ended')
+  t.equal(first.pools[0]!.slots[0]!.detail, 'dead for 31 s; one last look at it first')
+  t.same(kinds(plan(31_500, dead).actions), [`look ${dead.id}`], 'no answer yet: asked again (the mesh drops a look in flight)')
+  // It answered and refuted: alive again, healthy.
+  t.same(kinds(plan(31_600, { ...dead, member: 'alive', memberSinceMs: 31_550 }).actions), [], 'alive: nothing to do')
+  // It died again later: a failed look from its previous death does not count.
+  const again = { ...dead, memberSinceMs: 40_000, lookFailedMs: 31_250 }
+  plan(70_000, again)
+  t.same(kinds(plan(70_500, again).actions), [`look ${dead.id}`], 'a look older than the death is no look')
+  t.same(kinds(plan(71_000, { ...again, lookFailedMs: 70_750 }).actions), ['provision 0/2 aws'])
 })
 
 t.test('dead on arrival: terminated and retried at most max_attempts times per slot, then the pool stops', async (t) => {

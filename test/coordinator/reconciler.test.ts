@@ -76,7 +76,7 @@ function report (term: number, seq: number, pools: Array<Parameters<typeof creat
 t.test('an inactive reconciler decides nothing', async (t) => {
   const r = reconciler()
   t.equal(r.nextWakeAt(), Infinity)
-  t.same(r.tick(0, []), { calls: [], commands: [], report: undefined, events: [] })
+  t.same(r.tick(0, []), { calls: [], commands: [], looks: [], report: undefined, events: [] })
 })
 
 t.test('nothing is planned before every provider has been listed once', async (t) => {
@@ -168,7 +168,7 @@ t.test('provisions are not repeated while in flight; an answer from before deact
   t.same(again.map((c) => c.key), first.map((c) => c.key), 'the next term re-decides the same tokens')
   t.not(again[0], first[0], 'as new calls')
 
-  t.same(r.done(first[0]!, { ok: true, instance: instance(0, 1) }, 62_100), { calls: [], commands: [], report: undefined, events: [] })
+  t.same(r.done(first[0]!, { ok: true, instance: instance(0, 1) }, 62_100), { calls: [], commands: [], looks: [], report: undefined, events: [] })
   t.equal(r.stats.provisions, 0, 'the old term\'s answer is ignored')
   t.same(provisions(r.tick(63_000, [])), [], 'the new calls are still in flight')
   r.done(again[0]!, { ok: true, instance: instance(0, 1) }, 63_100)

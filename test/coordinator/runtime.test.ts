@@ -58,11 +58,13 @@ class FakeMesh implements CoordinatorMesh {
   nodeList: ObservedNode[] = []
   readonly published: PoolsReport[] = []
   readonly commands: Array<{ kind: CommandKind, target: string, reason: string }> = []
+  readonly looks: string[] = []
   acting = (_now: number): boolean => this.isActing
   term = (): number => this.currentTerm
   lastPools = (): PoolsReport | undefined => this.last
   nodes = (_now: number): ObservedNode[] => this.nodeList
   publishPools = (report: PoolsReport): void => { this.published.push(report) }
+  lastLook = (node: string): void => { this.looks.push(node) }
   command = async (kind: CommandKind, target: string, reason: string, _timeoutMs: number): Promise<CommandResult> => {
     this.commands.push({ kind, target, reason })
     return create(CommandResultSchema, { ack: create(CommandAckSchema, { node: target, kind, status: CommandStatus.APPLIED }) })

@@ -91,6 +91,12 @@ export interface MembershipConfig {
    * (a large partition) they die unverified. Default 64: a rack of 16 dying together fits.
    */
   maxVerifications: number
+  /**
+   * Last looks in flight at once (lastLook: the coordinator's one probe of a dead node before it
+   * replaces it). More are refused, and asked again at the planner's next plan. Default 16: more
+   * than a pool replaces at once (max_in_flight), and each costs one ping and k ping_reqs.
+   */
+  maxLooks: number
   /** Addresses accepted in one update; a node advertising more is ignored. Default 16. */
   maxAddrs: number
   /**
@@ -175,6 +181,7 @@ export const DEFAULT_MEMBERSHIP_CONFIG: Readonly<MembershipConfig> = Object.free
   maxMembers: 20_000,
   maxRelays: 64,
   maxVerifications: 64,
+  maxLooks: 16,
   maxAddrs: 16,
   stallMs: 150,
   deadProbeEvery: 8,
@@ -213,6 +220,7 @@ export function validateMembershipConfig (config: MembershipConfig): MembershipC
   integer(config, 'maxMembers', 2, 1_000_000)
   integer(config, 'maxRelays', 0, 10_000)
   integer(config, 'maxVerifications', 0, 10_000)
+  integer(config, 'maxLooks', 0, 10_000)
   integer(config, 'maxAddrs', 1, 1_000)
   integer(config, 'stallMs', 1, 60_000)
   integer(config, 'deadProbeEvery', 0, 10_000)

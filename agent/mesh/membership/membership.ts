@@ -15,6 +15,11 @@
 // dead for a short while are still pinged now and then, so that two sides of a healed partition
 // hear from each other and refute; an alive that only push-pull brought us is news the fleet
 // may lack too, and we gossip it once (see the config for the bounds).
+//
+// A last look (lastLook): before the coordinator replaces a node it holds dead, it probes it once
+// more, directly and through relays. A dead record may be a partition's, decided on the other
+// side of a cut that has healed since; a node that answers is told it is held dead and refutes,
+// and only a look that goes unanswered is recorded (lookFailedAt) for the planner to act on.
 import { create } from '@bufbuild/protobuf'
 import {
   AckSchema, MemberUpdateSchema, NackSchema, PingReqSchema, PingSchema,
@@ -76,11 +81,15 @@ export interface MembershipCounters {
   deadNotices: number
   /** Alive updates learned by push-pull that we gossiped again. */
   regossiped: number
+  /** Last looks at dead members (lastLook) sent, answered, and ended without an answer. */
+  looks: number
+  looksAnswered: number
+  looksFailed: number
 }
 
 interface Probe {
-  /** round: the SWIM schedule; verify: one last look at a suspect whose timer ran out. */
-  readonly kind: 'round' | 'verify'
+  /** round: the SWIM schedule; verify: one last look at a suspect whose timer ran out; look: at a dead member (lastLook). */
+  readonly kind: 'round' | 'verify' | 'look'
   readonly target: NodeId
   readonly seq: number
   readonly incarnation: number
@@ -137,6 +146,9 @@ export class Membership {
   /** Probes in flight by seq: at most one round probe plus maxVerifications verifications. */
   readonly #probes = new Map<number, Probe>()
   #verifications = 0
+  #looking = 0
+  /** Dead members whose last look went unanswered, and when; cleared when their record changes. */
+  readonly #lookFailed = new Map<NodeId, number>()
   /** Probe rounds since the last one that also pinged a dead member. */
   #roundsSinceDeadProbe = 0
   /** Dead members told so (heardFrom), by when; insertion order is time order. */
@@ -150,6 +162,7 @@ export class Membership {
   readonly #counters: MembershipCounters = {
     probes: 0, acked: 0, failed: 0, inconclusive: 0, verifiedAlive: 0, indirect: 0, relayed: 0, relaysDropped: 0,
     refutations: 0, declaredDead: 0, ignored: 0, deadProbes: 0, deadNotices: 0, regossiped: 0,
+    looks: 0, looksAnswered: 0, looksFailed: 0,
   }
 
   constructor (self: SelfInfo, config: MembershipConfig, rng: Rng, now: number) {
@@ -191,6 +204,27 @@ export class Membership {
 
   liveCount (): number {
     return this.#live
+  }
+
+  /** When the last look at dead `id` went unanswered, if one did since it died. */
+  lookFailedAt (id: NodeId): number | undefined {
+    return this.#lookFailed.get(id)
+  }
+
+  /**
+   * Probe a member held dead once more (directly, then through indirectChecks relays), before
+   * something irreversible is done to it. An answer tells it it is held dead, so that it refutes;
+   * silence until the probe's deadline is recorded in lookFailedAt. Nothing if it is not dead, a
+   * look at it is in flight, or maxLooks are.
+   */
+  lastLook (id: NodeId, now: number): MemberEffects {
+    this.#clock(now)
+    const fx = effects()
+    if (this.#left || this.#members.get(id)?.state !== 'dead' || this.#looking >= this.#config.maxLooks) return fx
+    for (const probe of this.#probes.values()) if (probe.kind === 'look' && probe.target === id) return fx
+    this.#counters.looks++
+    this.#sendProbe('look', id, now, fx)
+    return fx
   }
 
   /** When the suspicion of `id` runs out, if it is suspect. */
@@ -459,6 +493,7 @@ export class Membership {
     const wasLive = prev !== undefined && isLive(prev.state)
     if (wasLive !== isLive(state)) this.#live += isLive(state) ? 1 : -1
     this.#suspicions.delete(id)
+    this.#lookFailed.delete(id)
     if (state === 'suspect') {
       const c = this.#config
       const { k, minMs, maxMs } = suspicionBounds(c.suspicionMult, c.suspicionMaxMult, c.suspicionMinMs, this.#live, c.probeIntervalMs)
@@ -501,7 +536,9 @@ export class Membership {
       deadline: now + this.#awareness.scale(this.#config.probeIntervalMs),
     })
     if (kind === 'verify') this.#verifications++
+    if (kind === 'look') this.#looking++
     assert(this.#verifications <= this.#config.maxVerifications, 'membership: too many verifications')
+    assert(this.#looking <= this.#config.maxLooks, 'membership: too many last looks')
     this.#counters.probes++
     fx.send.push({ to: target, body: { case: 'ping', value: create(PingSchema, { seq, target }) } })
     // Buddy system: a suspect we probe hears of its suspicion from us too, and can refute.
@@ -539,7 +576,8 @@ export class Membership {
   #endProbe (probe: Probe): void {
     this.#probes.delete(probe.seq)
     if (probe.kind === 'verify') this.#verifications--
-    assert(this.#verifications >= 0, 'membership: verification count below zero')
+    if (probe.kind === 'look') this.#looking--
+    assert(this.#verifications >= 0 && this.#looking >= 0, 'membership: probe count below zero')
   }
 
   #advanceProbe (probe: Probe, now: number, fx: MemberEffects): void {
@@ -555,6 +593,14 @@ export class Membership {
     if (now < probe.deadline) return
     if (now - probe.deadline > this.#config.stallMs) probe.late = true
     this.#endProbe(probe)
+    if (probe.kind === 'look') {
+      // The dead owe us no ack: a silent look says nothing about our own health. A late one says
+      // nothing about the target either; the caller asks again.
+      if (probe.late || this.#members.get(probe.target)?.state !== 'dead') return
+      this.#counters.looksFailed++
+      this.#lookFailed.set(probe.target, now)
+      return
+    }
     if (probe.late) {
       // We were the slow one: what timed out says nothing about the target.
       this.#counters.inconclusive++
@@ -593,6 +639,7 @@ export class Membership {
       this.#counters.acked++
       this.#awareness.applyDelta(-1)
       if (probe.kind === 'verify') this.#verified(probe, 'answered', now)
+      if (probe.kind === 'look') this.#lookAnswered(probe.target, now, fx)
       return
     }
     const relay = this.#relays.get(ack.seq)
@@ -600,6 +647,17 @@ export class Membership {
     this.#relays.delete(ack.seq)
     this.#counters.relayed++
     fx.send.push({ to: relay.requester, body: { case: 'ack', value: create(AckSchema, { seq: relay.seq, target: relay.target }) } })
+  }
+
+  /** A dead member answered a last look: tell it so now (not rate-limited as heardFrom is), so that it refutes. */
+  #lookAnswered (id: NodeId, now: number, fx: MemberEffects): void {
+    this.#counters.looksAnswered++
+    const record = this.#members.get(id)
+    if (record?.state !== 'dead') return
+    this.#noticed.delete(id)
+    this.#noticed.set(id, now)
+    this.#counters.deadNotices++
+    fx.send.push({ to: id, body: member(this.#update(id, 'dead', record.incarnation)) })
   }
 
   #onNack (from: NodeId, nack: Nack): void {
@@ -712,7 +770,7 @@ export class Membership {
       const tomb = this.#tombstones[this.#tombstoneHead]!
       if (tomb.changedMs + retention > now) break
       this.#tombstoneHead++
-      if (this.#isCurrent(tomb)) this.#members.delete(tomb.id)
+      if (this.#isCurrent(tomb)) this.#forget(tomb.id)
     }
   }
 
@@ -720,9 +778,14 @@ export class Membership {
   #makeRoom (): boolean {
     while (this.#members.size >= this.#config.maxMembers && this.#tombstoneHead < this.#tombstones.length) {
       const tomb = this.#tombstones[this.#tombstoneHead++]!
-      if (this.#isCurrent(tomb)) this.#members.delete(tomb.id)
+      if (this.#isCurrent(tomb)) this.#forget(tomb.id)
     }
     return this.#members.size < this.#config.maxMembers
+  }
+
+  #forget (id: NodeId): void {
+    this.#members.delete(id)
+    this.#lookFailed.delete(id)
   }
 
   #isCurrent (tomb: Tombstone): boolean {

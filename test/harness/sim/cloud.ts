@@ -291,6 +291,7 @@ export class CloudSim {
     for (const c of fx.commands) {
       this.fleet.request(i, `${c.key}@${Math.floor(now)}`, { kind: commandKindOf(c.kind), target: c.node, reason: c.reason }, 30_000)
     }
+    for (const node of fx.looks) this.fleet.drive(i, (nd, t) => nd.lastLook(node, t))
     if (fx.report !== undefined) {
       const report = fx.report
       this.reports++

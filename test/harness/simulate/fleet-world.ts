@@ -38,6 +38,8 @@ export const FLEET_MODEL_CONFIG = {
   rejoinMs: 500,
   /** Instance created → its agent boots (CloudSim's default). */
   agentBootMs: 20_000,
+  /** A last look at a dead node ends this long after it is asked for: one probe period (the membership's default). */
+  lookMs: 250,
   /** A cordon or drain hook runs this long (SimFleet's). */
   hookMs: 50,
   /** View entries of terminated nodes are dropped this long after (the mesh forgets dead members too). */
@@ -410,6 +412,7 @@ class FleetWorld implements World {
         const fx = r.tick(now, this.#observedNodes())
         for (const c of fx.calls) this.#call(agent, r, c)
         for (const c of fx.commands) this.#command(c.kind, c.node)
+        for (const node of fx.looks) this.#look(node)
         if (fx.report !== undefined) this.#lastReport = fx.report // gossiped to every agent; a successor starts from it
         r.drainEvents()
       }
@@ -453,6 +456,20 @@ class FleetWorld implements World {
       if (kind === 'cordon') h.cordoned = true
       else if (kind === 'uncordon') { h.cordoned = false; h.draining = false; h.drained = false } else { h.cordoned = true; h.draining = false; h.drained = true }
       this.#propagate(h)
+    })
+  }
+
+  /** A last look (Membership.lastLook): a reachable node answers and refutes; otherwise the look fails. */
+  #look (node: string): void {
+    const h = this.#host(agentOf(node))
+    if (h === undefined) return
+    this.sched.after(FLEET_MODEL_CONFIG.lookMs, () => {
+      if (h.view?.member !== 'dead') return
+      if (this.#reachable(h)) this.#see(h, this.sched.now)
+      else {
+        h.view = { ...h.view, lookFailedMs: this.sched.now }
+        this.#changed(h)
+      }
     })
   }
 

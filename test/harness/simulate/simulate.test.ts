@@ -150,3 +150,16 @@ failures:
   t.equal(r.outcome, 'pass', r.violation?.message ?? 'no violation')
   t.equal(r.faults.filter((f) => f.fault === 'agent-crash').length, 1, 'the second crash of a down agent is not a fault')
 })
+
+t.test('partition-storm: a node held dead across a healed partition answers the last look, and is not replaced', async (t) => {
+  // Before the coordinator's last look, seed 5 replaced a healthy pool node 2.6 s after the first
+  // cuts healed: the coordinator, elected on the side that had declared it dead, still held it so.
+  const s = await readScenario('test/scenarios/partition-storm.yaml')
+  const r = runSimulate(s)
+  t.equal(r.outcome, 'pass', r.violation?.message ?? 'no violation')
+  const healthy = r.invariants.find((i) => i.name === 'no-healthy-terminated')!
+  t.ok(healthy.checks >= 2, `${healthy.checks} terminations checked`)
+  // Nodes cut off for longer than dead_replace_after are still replaced: the look does not answer for them.
+  const cut = r.nodes.filter((n) => n.events.some((e) => e.kind === 'replaced while unreachable'))
+  t.ok(cut.length >= 1, `${cut.map((n) => n.node).join(', ')} replaced while cut off`)
+})
