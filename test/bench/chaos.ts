@@ -101,6 +101,15 @@ if (!isMainThread) {
   const bar = new ProgressBar(process.stderr, `chaos x${runs}`)
   const failures: RunResult[] = []
   let done = 0
+  const summary = (): string => JSON.stringify({ bench: 'chaos', runs: done, violations: failures.length, wall_s: Math.round((performance.now() - t0) / 100) / 10, agents: shape.agents, virtual_s_per_run: shape.durationS, seed: values.seed, jobs, ...(done < runs ? { requested: runs, interrupted: true } : {}) })
+  // Stopped early (Ctrl-C, a time limit): the runs finished so far still count, and say so.
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      bar.done()
+      console.log(summary())
+      process.exit(130)
+    })
+  }
   await Promise.all(Array.from({ length: jobs }, async (_, j) => {
     const ks = Array.from({ length: runs }, (_, k) => k).filter((k) => k % jobs === j)
     // A worker thread starts without the main thread's TypeScript loader: it registers tsx, then loads this file.
@@ -109,7 +118,14 @@ if (!isMainThread) {
     w.on('message', (r: RunResult) => {
       done++
       bar.update(done, runs, (x) => `${x} runs`)
-      if (!r.ok) failures.push(r)
+      if (r.ok) return
+      // Written as it comes: a campaign of hours that is cut short keeps what it found.
+      failures.push(r)
+      const dir = join('test-output', 'chaos')
+      mkdirSync(dir, { recursive: true })
+      const file = join(dir, `chaos-${r.k}.yaml`)
+      writeFileSync(file, r.yaml)
+      console.log(`run ${r.k}: ${r.message.split('\n')[0]}\n  scenario: ${file}\n  reproduce: npm run harness -- run ${file}`)
     })
     await new Promise<void>((resolve, reject) => {
       w.on('error', reject)
@@ -117,14 +133,5 @@ if (!isMainThread) {
     })
   }))
   bar.done()
-  if (failures.length > 0) {
-    const dir = join('test-output', 'chaos')
-    mkdirSync(dir, { recursive: true })
-    for (const f of failures.sort((a, b) => a.k - b.k)) {
-      const file = join(dir, `chaos-${f.k}.yaml`)
-      writeFileSync(file, f.yaml)
-      console.log(`run ${f.k}: ${f.message.split('\n')[0]}\n  scenario: ${file}\n  reproduce: npm run harness -- run ${file}`)
-    }
-  }
-  console.log(JSON.stringify({ bench: 'chaos', runs, violations: failures.length, wall_s: Math.round((performance.now() - t0) / 100) / 10, agents: shape.agents, virtual_s_per_run: shape.durationS, seed: values.seed, jobs }))
+  console.log(summary())
 }
