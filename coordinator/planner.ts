@@ -108,6 +108,14 @@ export interface Plan {
    * its next interval (Infinity: nothing waiting).
    */
   readonly wakeAt: number
+  /**
+   * Until when this plan stands if nothing but time changes: no action, no provision pending, no
+   * scale-down under way, and before the first time-based rule falls due (a settle, a dead grace,
+   * a boot deadline, an orphan's grace, a remembered provision or terminate expiring). A plan
+   * made again before then, on the same inputs, would decide the same; the driver may skip it.
+   * `now`: it may not (something is in progress, and plans retry it).
+   */
+  readonly idleUntil: number
 }
 
 interface Pending {
@@ -284,6 +292,8 @@ export class Planner {
    * the mirror has every entry of the slots it holds.
    */
   readonly #keys = new Map<string, SlotCache>()
+  /** The earliest time-based rule of this plan falling due later (see Plan.idleUntil). */
+  #due = Infinity
   /** The pool #cache answered for last: a plan asks for one pool's slots in a row. */
   #lastCache: { readonly pool: string, readonly cache: SlotCache } | undefined
 
@@ -294,6 +304,8 @@ export class Planner {
   }
 
   get backoff (): OfferingBackoff { return this.#backoff }
+  /** Provisions reported done or instances terminated that a listing has yet to confirm: each listing may settle one. */
+  get remembering (): boolean { return this.#overlay.size > 0 || this.#gone.size > 0 }
 
   /** The pool's slot cache, when this slot is one it holds. */
   #cache (pool: string, slot: number): SlotCache | undefined {
@@ -423,6 +435,7 @@ export class Planner {
 
   plan (input: PlanInput): Plan {
     const now = input.now
+    this.#due = Infinity
     const actions: Action[] = []
     const notices: string[] = []
     const statuses: PoolStatus[] = []
@@ -468,7 +481,17 @@ export class Planner {
     }
     this.#reapOrphans(orphans, nodeOf, now, actions, notices)
     this.#forget(now, instances, input.instances, input.listedAt)
-    return { actions, pools: statuses, notices: notices.slice(0, MAX_NOTICES), correlated: correlated.groups, wakeAt: this.#wakeAt(input, actions, now) }
+    const wakeAt = this.#wakeAt(input, actions, now)
+    const idle = actions.length === 0 && this.#pending.size === 0 && this.#shrinking.size === 0
+    return {
+      actions, pools: statuses, notices: notices.slice(0, MAX_NOTICES), correlated: correlated.groups, wakeAt,
+      idleUntil: idle ? Math.min(wakeAt, this.#due) : now,
+    }
+  }
+
+  /** A rule that reads the clock changes its answer at `at` (see Plan.idleUntil). */
+  #dueAt (at: number, now: number): void {
+    if (at > now && at < this.#due) this.#due = at
   }
 
   /**
@@ -548,7 +571,10 @@ export class Planner {
       const newer = (listedAt?.get(o.instance.provider) ?? Infinity) > o.at
       if (ids.has(id)) this.#overlay.delete(id)
       else if (now - o.at > this.#c.overlayMs && newer) this.#overlay.delete(id)
-      else out.push(o.instance)
+      else {
+        out.push(o.instance)
+        this.#dueAt(o.at + this.#c.overlayMs + 1, now)
+      }
     }
     return out
   }
@@ -604,12 +630,14 @@ export class Planner {
     const launched = i.launchedMs > 0 ? i.launchedMs : seen
     const since = incoming || this.#mine.has(i.id) ? launched : seen
     const young = now - launched <= pool.health.bootDeadlineMs
+    if (node?.bootGatePassed === false) this.#dueAt(launched + pool.health.bootDeadlineMs + 1, now)
     if (node !== undefined && node.bootGatePassed === false && (incoming || young)) return { kind: 'doa', why: 'its boot gate failed' }
     if (node !== undefined && node.bootGatePassed !== undefined && (node.member === 'alive' || node.member === 'suspect')) {
       return incoming && node.health === 'unhealthy' && node.action === 'replace' ? { kind: 'doa', why: 'it joined unhealthy' } : { kind: 'joined', node }
     }
     if (node !== undefined && node.bootGatePassed !== undefined) return { kind: 'joined', node }
     if (now - since > pool.health.bootDeadlineMs) return { kind: 'doa', why: `no agent joined within ${Math.round(pool.health.bootDeadlineMs / 1000)} s` }
+    this.#dueAt(since + pool.health.bootDeadlineMs + 1, now)
     return { kind: 'booting', node }
   }
 
@@ -942,6 +970,7 @@ export class Planner {
       const node = nodeOf(i)
       const running = node !== undefined && (node.member === 'alive' || node.member === 'suspect')
       const seen = this.#orphanSeen.get(i.id)
+      if (!running) this.#dueAt((seen ?? now) + this.#c.orphanGraceMs, now)
       if (seen === undefined) {
         this.#orphanSeen.set(i.id, now)
         notices.push(`orphan ${i.provider}/${i.id} (${i.name}, pool ${i.tags?.pool}, slot ${i.tags?.slot}): no slot owns it; ${running ? `its agent ${node.name} is alive, so it is only reported` : `terminating in ${Math.round(this.#c.orphanGraceMs / 60_000)} min`}`)
@@ -964,6 +993,7 @@ export class Planner {
       for (const [id, g] of this.#gone) {
         const newer = (listedAt?.get(g.provider) ?? Infinity) > g.at
         if (!listedLive.has(id) || (now - g.at > this.#c.overlayMs && newer)) this.#gone.delete(id)
+        else this.#dueAt(g.at + this.#c.overlayMs + 1, now)
       }
     }
     if (this.#counted.size === 0 && this.#firstSeen.size === 0 && this.#orphanSeen.size === 0) return

@@ -303,7 +303,9 @@ export class MeshNode {
     }
     const c = { ...cmd, requestId }
     this.#pending.set(requestId, { cmd: c, deadline: now + timeoutMs, resendAt: now + this.#o.config.commandResendMs })
-    fx.send.push({ to: coordinator, body: { case: 'commandRequest', value: c } })
+    // Ourselves, with our lease lapsed (a stall, a lost renewal): it waits for the resend, by when
+    // we act again or have heard of a successor. Never sent to ourselves (chaos campaign 3, run 36).
+    if (coordinator !== this.self) fx.send.push({ to: coordinator, body: { case: 'commandRequest', value: c } })
     return fx
   }
 
@@ -735,7 +737,7 @@ export class MeshNode {
           this.#coordinate(fx, this.self, requestId, p.cmd, now)
         } else {
           const coordinator = this.#election.status(now).coordinator
-          if (coordinator !== undefined) fx.send.push({ to: coordinator, body: { case: 'commandRequest', value: p.cmd } })
+          if (coordinator !== undefined && coordinator !== this.self) fx.send.push({ to: coordinator, body: { case: 'commandRequest', value: p.cmd } })
         }
       }
     }

@@ -38,6 +38,9 @@ export class Scaler {
     this.core = spec === null ? null : createAutoscaler(spec)
   }
 
+  /** False: the pool's size is min_nodes or the operator's override, whatever the time or the signals. */
+  get autoscaling (): boolean { return this.spec !== null }
+
   /** `shoal scale POOL N` (undefined clears it). Wins over the autoscaler, within [min, max]. */
   setOverride (n: number | undefined, now: number): void {
     assert(n === undefined || (Number.isSafeInteger(n) && n >= 0), `override must be a whole number ≥ 0, got ${n}`)

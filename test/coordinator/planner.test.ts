@@ -325,3 +325,23 @@ t.test('a terminated instance stays gone until a listing stops showing it alive 
   const fresh = [{ ...instances[0]!, state: 'terminated' as const }, instances[1]!, incoming]
   t.same(kinds(p.plan(input(30_000, [pool()], fresh, world)).actions), [], 'the new listing agrees')
 })
+
+t.test('idleUntil: when a plan on the same inputs could first decide otherwise', async (t) => {
+  const { instances, nodes } = healthyPool(2)
+  const p = new Planner(FLEET)
+  const quiet = p.plan(input(1_000, [pool()], instances, nodes))
+  t.same([quiet.actions, quiet.idleUntil], [[], Infinity], 'a full healthy pool: nothing will change by itself')
+  const dead = { ...nodes[0]!, member: 'dead' as const, memberSinceMs: 500 }
+  t.equal(p.plan(input(2_000, [pool()], instances, [dead, nodes[1]!])).idleUntil, 2_500, 'a dead node: first when its badness has settled')
+  t.equal(p.plan(input(2_500, [pool()], instances, [dead, nodes[1]!])).idleUntil, 30_500, 'then its dead_replace_after')
+  const fresh = new Planner(FLEET)
+  const booting = instance(1, 1, { launchedMs: 1_000 })
+  const b = fresh.plan(input(2_000, [pool()], [instances[0]!, booting], [nodes[0]!]))
+  t.same([b.actions, b.idleUntil], [[], 2_000 + 600_000 + 1], 'a booting instance: just past its boot deadline (from this planner\'s first sight of it)')
+  const busy = new Planner(FLEET).plan(input(0, [pool()], [], []))
+  t.ok(busy.actions.length > 0)
+  t.equal(busy.idleUntil, 0, 'actions: not idle (plans retry them)')
+  const pending = new Planner(FLEET)
+  pending.plan(input(0, [pool()], [], []))
+  t.equal(pending.plan(input(1, [pool()], [], [])).idleUntil, 1, 'a provision pending: not idle')
+})

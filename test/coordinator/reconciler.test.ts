@@ -452,6 +452,7 @@ t.test('reports are paced: a change waits out reportMinIntervalMs, and big pools
   t.same(first!.pools[0]!.slots, [], 'a pool of 70 leaves its active slots out')
   t.equal(first!.pools[0]!.current, 70, 'the counts still say how many')
   const sick = nodes.map((n, k) => k === 5 ? fatal(n) : n)
+  r.poke(2_100) // the mesh's health event, as the runtime passes it on
   const reports: Array<{ at: number, report: PoolsReport }> = []
   for (let now = 2_100; now <= 12_000; now += 100) {
     const fx = r.tick(now, sick)
@@ -553,4 +554,50 @@ t.test('second review: shoal scale acknowledged just before activation lets fail
   r.setScale('train', 1, 1_000)
   started(r, {}, 1_100, last, 3)
   t.same(slots(r.tick(1_100, [])), ['aws 0/4'], 'the failed slot tries again with the next generation')
+})
+
+t.test('idle: with nothing under way the next plan is at the planner\'s idleUntil, a change, or idlePlanMaxMs', async (t) => {
+  // Listing and reports far apart, so the wake is the plan's own.
+  const quiet = { ...C, planIntervalMs: 5_000, idlePlanMaxMs: 60_000, listIntervalMs: 3_600_000, reportIntervalMs: 3_600_000 }
+  const { instances, nodes } = full(3)
+  const r = reconciler([pool({ minNodes: 3, maxNodes: 3 })], ['aws'], quiet)
+  started(r, { aws: instances }, 0)
+  t.same(r.tick(0, nodes).calls, [], 'a full, healthy pool: nothing to do')
+  t.equal(r.nextWakeAt(), 60_000, 'nothing due: the backstop, not the 5 s interval')
+  r.poke(10_000)
+  t.equal(r.nextWakeAt(), 10_000, 'a mesh change plans at once')
+  const dead = nodes.map((n, k) => k === 1 ? { ...n, member: 'dead' as const, memberSinceMs: 10_000 } : n)
+  r.tick(10_000, dead)
+  t.equal(r.nextWakeAt(), 10_500, 'a dead node: planned when its badness has settled')
+  r.tick(10_500, dead)
+  t.equal(r.nextWakeAt(), 40_000, 'then when its dead_replace_after (30 s) falls due, not every 5 s before')
+})
+
+t.test('idle: a listing that differs is planned at once, an identical one is not', async (t) => {
+  const quiet = { ...C, planIntervalMs: 5_000, idlePlanMaxMs: 60_000, listIntervalMs: 40_000, reportIntervalMs: 3_600_000 }
+  const { instances, nodes } = full(3)
+  const r = reconciler([pool({ minNodes: 3, maxNodes: 3 })], ['aws'], quiet)
+  started(r, { aws: instances }, 0)
+  r.tick(0, nodes)
+  t.equal(r.nextWakeAt(), 40_000, 'the next listing comes before the backstop')
+  const first = r.tick(40_000, nodes).calls.find((c) => c.kind === 'list')!
+  r.done(first, listed(instances), 40_100)
+  t.equal(r.nextWakeAt(), 60_000, 'the same listing: no plan before the backstop')
+  r.tick(60_000, nodes)
+  t.equal(r.nextWakeAt(), 80_100, 'the next listing')
+  const second = r.tick(80_100, nodes).calls.find((c) => c.kind === 'list')!
+  r.done(second, listed(instances.slice(0, 2)), 80_200)
+  t.equal(r.nextWakeAt(), 80_200, 'an instance gone from the listing: plan now')
+  t.equal(provisions(r.tick(80_200, nodes)).length, 1, 'and its slot is filled')
+  t.equal(r.nextWakeAt(), 85_200, 'a provision in flight: every interval again')
+})
+
+t.test('idle: a pool with an autoscaler plans every interval (its signals are read each plan)', async (t) => {
+  const quiet = { ...C, planIntervalMs: 5_000, idlePlanMaxMs: 60_000, listIntervalMs: 3_600_000, reportIntervalMs: 3_600_000 }
+  const { instances, nodes } = full(3)
+  const spec = pool({ minNodes: 3, maxNodes: 3, autoscaler: { kind: 'queue', jobsPerNode: 10, cooldown: { upMs: 0, downMs: 0 } } })
+  const r = reconciler([spec], ['aws'], quiet)
+  started(r, { aws: instances }, 0)
+  r.tick(0, nodes)
+  t.equal(r.nextWakeAt(), 5_000)
 })

@@ -355,3 +355,30 @@ t.test('a refutation learned by push-pull is gossiped again, once', async (t) =>
   t.same(a.receive('z', { case: 'member', value: alive('y', 2) }, 'members', 2300).publish, [], 'news by gossip is not re-gossiped')
   t.equal(a.memberCounters.regossiped, 1)
 })
+
+t.test('a coordinator whose lease lapsed sends a request to nobody, not to itself; the resend goes to its successor', async (t) => {
+  // Chaos campaign 3, run 36: a cordon the reconciler issued just before a stall reached the mesh
+  // after the lease had lapsed, while the node still named itself coordinator.
+  const net = cluster()
+  const coord = acting(net)[0]!
+  net.down.add(coord)
+  net.run(10_000)
+  net.down.delete(coord)
+  const node = net.node(coord)
+  t.notOk(node.acting(net.now), 'its lease has lapsed')
+  t.equal(node.coordinator(net.now).coordinator, coord, 'yet it still names itself')
+  const target = IDS.find((id) => id !== coord)!
+  const fx = net.take(coord, node.request('q1', create(CommandRequestSchema, { kind: CommandKind.CORDON, target }), net.now, 30_000))
+  t.same(fx.send.filter((s) => s.to === coord), [], 'nothing sent to itself')
+  t.same(fx.results, [], 'not failed either: it waits for the resend')
+  net.run(10_000)
+  t.equal(net.applies.get(target)?.length, 1, 'the successor delivered it to the target, once')
+  const cmd = net.applies.get(target)![0]!
+  t.not(cmd.coordinator, coord, 'from the successor')
+  const ack = create(CommandAckSchema, { id: cmd.id, term: cmd.term, node: target, status: CommandStatus.APPLIED, detail: 'ok', timeMs: net.now, kind: cmd.kind })
+  net.take(target, net.node(target).commandDone(ack, net.now))
+  net.flush()
+  const answered = net.results.get(coord)?.find((r) => r.requestId === 'q1')
+  t.equal(answered?.result.errorCode, '', `answered, applied (${answered?.result.message ?? 'no answer'})`)
+  t.notOk(net.sent.some((s) => s.from === coord && s.to === coord), 'never a send to itself')
+})
