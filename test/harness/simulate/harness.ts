@@ -91,6 +91,8 @@ class Harness {
   /** Agents replaced for no fault the scenario injected (a dead-on-arrival retry, a node that went unhealthy on its own). */
   readonly #unattributed = new Set<number>()
   readonly #partitions: Array<{ readonly id: number, readonly side: readonly number[] }> = []
+  /** Agents whose host is gone: nothing brings them back (a crash's restart, a pause's end, power). */
+  readonly #lost = new Set<number>()
   #partitionSeq = 0
   #acting = -1
   #actingTerm = 0
@@ -170,7 +172,9 @@ class Harness {
           for (const agent of this.#targets(e.target, e.count)) {
             const id = this.#record(agent, e.fault, 'host gone; its instance keeps running', 'replace')
             w.markFaulted(agent)
-            w.kill(agent)
+            this.#lost.add(agent)
+            // Already crashed or paused: it stays down, whatever was to bring it back.
+            if (w.isLive(agent)) w.kill(agent)
             this.#expectReplacement(id, agent, t + this.#s.fleet.pool.dead_replace_after)
           }
           return
@@ -178,7 +182,7 @@ class Harness {
           for (const agent of this.#targets(e.target, e.count)) this.#down(agent, e.fault, e.down, () => { w.kill(agent) }, () => { this.#restart(agent) })
           return
         case 'agent-pause':
-          for (const agent of this.#targets(e.target, e.count)) this.#down(agent, e.fault, e.for, () => { w.pause(agent) }, () => { if (w.isPaused(agent)) w.resume(agent) })
+          for (const agent of this.#targets(e.target, e.count)) this.#down(agent, e.fault, e.for, () => { w.pause(agent) }, () => { if (w.isPaused(agent) && !this.#lost.has(agent)) w.resume(agent) })
           return
         case 'clock-skew':
           for (const agent of this.#targets(e.target, e.count)) {
@@ -191,7 +195,7 @@ class Harness {
           if (c < 0 || !w.isLive(c)) { this.#rec.trace(t, 'fault coordinator-kill', 'no acting coordinator: skipped'); return }
           this.#record(null, e.fault, `council-${c} (term ${this.#actingTerm}) killed for ${e.down} ms`, 'none')
           w.kill(c)
-          if (e.down > 0) w.sched.after(e.down, () => { if (!w.isLive(c)) w.restart(c, undefined) })
+          if (e.down > 0) w.sched.after(e.down, () => { if (!w.isLive(c) && !this.#lost.has(c)) w.restart(c, undefined) })
           return
         }
         case 'partition':
@@ -284,7 +288,7 @@ class Harness {
   #restart (agent: number): void {
     const w = this.world
     const inst = w.instanceOf(agent)
-    if (inst === undefined || inst.terminatedMs !== null) return
+    if (inst === undefined || inst.terminatedMs !== null || this.#lost.has(agent)) return
     // The agent's journal keeps its incidents: a faulted GPU is still faulted after a restart.
     w.restart(agent, this.#gpus.current(agent, w.sched.now))
   }

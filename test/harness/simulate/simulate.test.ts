@@ -163,3 +163,26 @@ t.test('partition-storm: a node held dead across a healed partition answers the 
   const cut = r.nodes.filter((n) => n.events.some((e) => e.kind === 'replaced while unreachable'))
   t.ok(cut.length >= 1, `${cut.map((n) => n.node).join(', ')} replaced while cut off`)
 })
+
+t.test('a host lost while its agent is crashed or paused stays down, and is replaced', async (t) => {
+  for (const first of ['agent-crash', 'agent-pause'] as const) {
+    const r = runSimulate(parseScenario(`name: lost-while-down
+seed: 4
+duration: 90s
+fleet:
+  council: 3
+  spares: 2
+  pool: {nodes: 4}
+failures:
+  events:
+    - {at: 5s, fault: ${first}, target: "node:1", ${first === 'agent-crash' ? 'down' : 'for'}: 10s}
+    - {at: 8s, fault: host-loss, target: "node:1"}
+`, 'x.yaml'))
+    t.equal(r.outcome, 'pass', `${first}: ${r.violation?.message ?? 'no violation'}`)
+    const lost = r.faults.find((f) => f.fault === 'host-loss')!
+    t.ok(lost.requested_ms !== null && lost.replaced_ms !== null, `${first}: the lost host is replaced`)
+    // Before, the crash's restart brought the lost host back and nothing replaced it.
+    const node1 = r.nodes.find((n) => n.node.startsWith('node-1.'))!
+    t.ok(node1.events.some((e) => e.kind === 'terminated' && e.detail.includes('(replaced)')), `${first}: its instance terminated as replaced`)
+  }
+})
