@@ -3,7 +3,8 @@
 // pauses, provider faults (capacity, quota, rate limits, latency, hangs, dead on arrival), fatal
 // XIDs, crashes, host loss, loss and delay windows. Every invariant checked in every run; a
 // violation writes the run's scenario to test-output/chaos/ and prints how to reproduce it.
-//   npm run chaos -- --runs 1000 [--seed S] [--jobs J] [--agents 200] [--duration 90s]
+//   npm run chaos -- --runs 1000 [--seed S] [--first K] [--jobs J] [--agents 200] [--duration 90s]
+// --first K runs K, K+1, ... of the campaign: a campaign cut short is finished by running the rest.
 // Runs spread over worker threads (default: one per core). Ends with one JSON line.
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { availableParallelism } from 'node:os'
@@ -90,18 +91,20 @@ if (!isMainThread) {
   const { seed, ks, shape } = workerData as { seed: string, ks: number[], shape: ChaosShape }
   for (const k of ks) parentPort!.postMessage(runOne(seed, k, shape))
 } else if (process.argv[1]?.endsWith('chaos.ts') === true) {
-  const { values } = parseArgs({ options: { runs: { type: 'string', default: '100' }, seed: { type: 'string', default: '1' }, jobs: { type: 'string' }, agents: { type: 'string', default: '200' }, duration: { type: 'string', default: '90' } } })
+  const { values } = parseArgs({ options: { runs: { type: 'string', default: '100' }, seed: { type: 'string', default: '1' }, first: { type: 'string', default: '0' }, jobs: { type: 'string' }, agents: { type: 'string', default: '200' }, duration: { type: 'string', default: '90' } } })
   const runs = Number(values.runs)
+  const first = Number(values.first)
   const jobs = Math.max(1, Math.min(Number(values.jobs ?? availableParallelism()), runs))
   const shape: ChaosShape = { agents: Number(values.agents), durationS: Number(values.duration) }
   if (!Number.isInteger(runs) || runs < 1 || runs > 100_000) throw new Error(`--runs must be 1..100000, got ${values.runs}`)
+  if (!Number.isInteger(first) || first < 0 || first > 1_000_000) throw new Error(`--first must be 0..1000000, got ${values.first}`)
   if (!Number.isInteger(shape.agents) || shape.agents < 30 || shape.agents > 2000) throw new Error(`--agents must be 30..2000, got ${values.agents}`)
   if (!(shape.durationS >= 30 && shape.durationS <= 3600)) throw new Error(`--duration must be 30..3600 (seconds), got ${values.duration}`)
   const t0 = performance.now()
   const bar = new ProgressBar(process.stderr, `chaos x${runs}`)
   const failures: RunResult[] = []
   let done = 0
-  const summary = (): string => JSON.stringify({ bench: 'chaos', runs: done, violations: failures.length, wall_s: Math.round((performance.now() - t0) / 100) / 10, agents: shape.agents, virtual_s_per_run: shape.durationS, seed: values.seed, jobs, ...(done < runs ? { requested: runs, interrupted: true } : {}) })
+  const summary = (): string => JSON.stringify({ bench: 'chaos', runs: done, violations: failures.length, wall_s: Math.round((performance.now() - t0) / 100) / 10, agents: shape.agents, virtual_s_per_run: shape.durationS, seed: values.seed, jobs, ...(first > 0 ? { first } : {}), ...(done < runs ? { requested: runs, interrupted: true } : {}) })
   // Stopped early (Ctrl-C, a time limit): the runs finished so far still count, and say so.
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     process.once(signal, () => {
@@ -111,7 +114,7 @@ if (!isMainThread) {
     })
   }
   await Promise.all(Array.from({ length: jobs }, async (_, j) => {
-    const ks = Array.from({ length: runs }, (_, k) => k).filter((k) => k % jobs === j)
+    const ks = Array.from({ length: runs }, (_, k) => first + k).filter((k) => k % jobs === j)
     // A worker thread starts without the main thread's TypeScript loader: it registers tsx, then loads this file.
     const boot = `import('tsx/esm/api').then((m) => { m.register(); return import('../../agent/polyfill.ts') }).then(() => import(${JSON.stringify(import.meta.url)}))`
     const w = new Worker(boot.replace('../../agent/polyfill.ts', new URL('../../agent/polyfill.ts', import.meta.url).href), { eval: true, workerData: { seed: values.seed, ks, shape } })
