@@ -37,6 +37,12 @@ export const HARNESS_CONFIG = {
    * this long (no-ack-lost). 15 s: reference/fleet-failures.md §7's p99 for a silent node.
    */
   detectWithinMs: 15_000,
+  /**
+   * A node back from a long cut stays dead in the coordinator's view until news of it arrives: a
+   * replacement requested within this long of the heal was decided on the cut. 10 s: a few
+   * propagation delays and a SWIM refutation.
+   */
+  healNewsMs: 10_000,
 }
 
 const GPU = new Set<string>(GPU_FAULTS)
@@ -86,6 +92,8 @@ class Harness {
   readonly #tokens = new Map<string, string>()
   /** Pool agents cut off from the council's majority by a partition: since when, and until (undefined: still). */
   readonly #cut = new Map<number, { from: number, to: number | undefined }>()
+  /** Agents whose replacement was requested while they were cut off long enough (a later, shorter cut does not undo it). */
+  readonly #requestedCut = new Set<number>()
   /** Faults the policy should act on, not yet in the coordinator's view (an application XID or a network cut has nothing to detect). */
   readonly #undetected = new Map<number, number>()
   /** Agents replaced for no fault the scenario injected (a dead-on-arrival retry, a node that went unhealthy on its own). */
@@ -416,6 +424,7 @@ class Harness {
   }
 
   #onRequest (r: ReplacementRequest): void {
+    if (this.#cutLongEnough(r.replaces, HARNESS_CONFIG.healNewsMs)) this.#requestedCut.add(r.replaces)
     this.#rec.nodeEvent(this.t, this.#label(r.replaces), 'replacement requested', `slot ${r.slot} generation ${r.generation} on ${r.provider}`)
     // A second provision for one fault (after a capacity error, say) is the same replacement.
     const ids = (this.#byAgent.get(r.replaces) ?? []).filter((id) => this.#rec.fault$(id)?.expect === 'replace')
@@ -438,12 +447,18 @@ class Harness {
     this.#rec.check('unique-token')
   }
 
+  /** Cut off from the coordinator for dead_replace_after (indistinguishable from a dead host), and healed no more than `sinceHealMs` ago. */
+  #cutLongEnough (agent: number, sinceHealMs: number): boolean {
+    const cut = this.#cut.get(agent)
+    if (cut === undefined || (cut.to !== undefined && this.t - cut.to > sinceHealMs)) return false
+    return (cut.to ?? this.t) - cut.from >= this.#s.fleet.pool.dead_replace_after
+  }
+
   #onTerminated (agent: number, inst: FakeInstance, cause: string, healthy: boolean): void {
     this.#rec.nodeEvent(this.t, this.#label(agent), 'terminated', `${inst.id} (${cause})`)
     // Cut off from the coordinator for dead_replace_after is indistinguishable from a dead host.
-    const cut = this.#cut.get(agent)
-    const unreachable = cut !== undefined && (cut.to ?? this.t) - cut.from >= this.#s.fleet.pool.dead_replace_after
-    if (healthy && unreachable) this.#rec.nodeEvent(this.t, this.#label(agent), 'replaced while unreachable', `cut off from the coordinator from ${Math.round(cut.from)} ms`)
+    const unreachable = this.#requestedCut.has(agent) || this.#cutLongEnough(agent, Infinity)
+    if (healthy && unreachable) this.#rec.nodeEvent(this.t, this.#label(agent), 'replaced while unreachable', 'cut off from the coordinator for dead_replace_after')
     if (healthy && !unreachable && this.#s.assertions.no_healthy_terminated) {
       this.#rec.violate('no-healthy-terminated', this.t, `${this.#label(agent)} (${inst.id}) terminated (${cause}) with no fault injected`)
     }

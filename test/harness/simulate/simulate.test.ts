@@ -4,6 +4,7 @@
 import t from 'tap'
 import { readScenario, parseScenario } from '../scenario/load.js'
 import { runSimulate } from './run.js'
+import { HARNESS_CONFIG } from './harness.js'
 
 t.test('quick: every invariant holds, faults are detected and replaced, the report says so', async (t) => {
   const s = await readScenario('test/scenarios/quick.yaml')
@@ -185,4 +186,28 @@ failures:
     const node1 = r.nodes.find((n) => n.node.startsWith('node-1.'))!
     t.ok(node1.events.some((e) => e.kind === 'terminated' && e.detail.includes('(replaced)')), `${first}: its instance terminated as replaced`)
   }
+})
+
+t.test('a node replaced for a long cut stays excused when a later, shorter cut hits it (chaos campaign 4, run 469)', async (t) => {
+  // node-1 is cut off for 42 s (longer than dead_replace_after) and replaced; seed 1's half
+  // partition at 53 s cuts it again, briefly, before its replacement is in and it is terminated.
+  const r = runSimulate(parseScenario(`name: recut
+seed: 1
+duration: 100s
+fleet:
+  council: 3
+  spares: 2
+  pool: {nodes: 4}
+failures:
+  events:
+    - {at: 5s, fault: partition, target: "node:1", for: 42s}
+    - {at: 53s, fault: partition, target: half, for: 2s}
+`, 'recut.yaml'))
+  t.equal(r.outcome, 'pass', r.violation?.message ?? 'no violation')
+  const node1 = r.nodes.find((n) => n.node === 'node-1.g1')!
+  const requested = node1.events.find((e) => e.kind === 'replacement requested')
+  const terminated = node1.events.find((e) => e.kind === 'terminated')
+  t.ok(requested !== undefined && requested.t_ms < 47_000 + HARNESS_CONFIG.healNewsMs, `replacement requested at ${requested?.t_ms} ms, on the cut`)
+  t.ok(terminated !== undefined && terminated.t_ms > 55_000, `terminated at ${terminated?.t_ms} ms, after the second cut`)
+  t.ok(node1.events.some((e) => e.kind === 'replaced while unreachable'), 'and the timeline says why it was excused')
 })
