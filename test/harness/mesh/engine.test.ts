@@ -38,6 +38,8 @@ t.test('quick-mesh: every invariant holds, the XID is replaced, the coordinator 
   t.match(r.faults[2]!.detail, /cut off/)
   t.ok(r.faults[2]!.detected_ms !== null, 'the partitioned node was seen suspect or dead: the deny files cut it off')
   for (const i of r.invariants.filter((x) => x.name !== 'no-ack-lost' && x.name !== 'no-healthy-terminated')) t.ok(i.checks > 10, `${i.name} checked throughout`)
+  // The XID's verdict, read from the node's own socket, then found in the coordinator's view.
+  t.ok(r.invariants.find((x) => x.name === 'no-ack-lost')!.checks >= 1, 'the published verdict was checked until the coordinator had it')
   t.ok(r.series.t_ms.length >= 20, 'a sample about every second')
   t.ok(r.summary.provider_calls > 0)
 })

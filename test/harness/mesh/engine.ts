@@ -15,6 +15,7 @@ import type { FakeInstance } from '../../../coordinator/providers/fake-cloud.js'
 import { LocalFleet, type LocalAgent } from '../../../agent/demo/local-fleet.js'
 import { seededRng, type Rng } from '../../../agent/lib/rng.js'
 import { waitUntil } from '../../../agent/lib/wait.js'
+import { HARNESS_CONFIG } from '../simulate/harness.js'
 import { Recorder, ViolationStop, nodeLabel } from '../report/recorder.js'
 import type { Expect, Report } from '../report/types.js'
 import type { FaultEvent, Target } from '../scenario/faults.js'
@@ -77,6 +78,10 @@ interface Watch {
   readonly at: number
   /** Time without an acting coordinator since the fault (added to the target). */
   noCoordMs: number
+  /** no-ack-lost's clock: when the node published its verdict (its own view says unhealthy), or went silent (host faults). */
+  publishedAt: number | undefined
+  /** In the acting coordinator's view since it was published: no-ack-lost is settled for it. */
+  acked: boolean
 }
 
 export async function runMesh (s: Scenario, o: MeshRunOptions): Promise<Report> {
@@ -321,7 +326,7 @@ class MeshRun {
         a.machine.write(a.statePath)
         const id = this.#rec.fault(t, e.fault, slot, `${a.name}: ${applied.detail}`, applied.expect)
         if (applied.expect !== 'none' && applied.expect !== 'watch') this.#faulted.add(node.inst.id)
-        if (applied.expect === 'replace') this.#watch(id, node, slot, 0)
+        if (applied.expect === 'replace') this.#watch(id, node, slot, 0, false)
         if (applied.undo !== undefined) {
           const undo = applied.undo
           this.#after(undo.forMs, `${e.fault} on ${a.name} ends`, () => { undo.run(a.machine); a.machine.write(a.statePath) })
@@ -345,7 +350,7 @@ class MeshRun {
           const replace = outageMs > this.#s.fleet.pool.dead_replace_after
           const id = this.#rec.fault(t, e.fault, slot, `${a.name}: ${e.fault === 'agent-pause' ? 'SIGSTOP' : 'SIGKILL'}${Number.isFinite(outageMs) ? ` for ${outageMs} ms` : ''}`, replace ? 'replace' : 'host')
           this.#faulted.add(node.inst.id)
-          if (replace) this.#watch(id, node, slot, this.#s.fleet.pool.dead_replace_after + this.#c.deadDetectionMs)
+          if (replace) this.#watch(id, node, slot, this.#s.fleet.pool.dead_replace_after + this.#c.deadDetectionMs, true)
           if (e.fault === 'agent-pause') {
             this.#paused.add(a)
             f.pause(a.index)
@@ -459,8 +464,9 @@ class MeshRun {
     await this.#o.onStage?.({ kind: 'fault', tMs: this.t, wallMs: Date.now(), fault, agents, detail })
   }
 
-  #watch (id: number, node: Node, slot: number, extraMs: number): void {
-    this.#watches.push({ id, inst: node.inst, slot, generation: node.inst.tags.generation, withinMs: this.#s.assertions.replacement_within + extraMs, at: this.t, noCoordMs: 0 })
+  /** `silent`: a host fault, published the moment it lands (the node stops answering). */
+  #watch (id: number, node: Node, slot: number, extraMs: number, silent: boolean): void {
+    this.#watches.push({ id, inst: node.inst, slot, generation: node.inst.tags.generation, withinMs: this.#s.assertions.replacement_within + extraMs, at: this.t, noCoordMs: 0, publishedAt: silent ? this.t : undefined, acked: false })
   }
 
   async #restart (a: LocalAgent, node: Node | undefined): Promise<void> {
@@ -561,12 +567,14 @@ class MeshRun {
     const f = this.#fleet!
     const control = this.#control().filter((a) => this.#up(a) && !this.#paused.has(a))
     const statuses = (await Promise.all(control.map(async (a) => await f.status(a.index, this.#c.adminTimeoutMs)))).filter((x): x is FleetStatus => x !== undefined)
+    await this.#checkPublished()
     const t2 = this.t
     this.#checkCoordinator(t2, statuses, dt)
     this.#checkClouds(t2)
     this.#checkCrashes(t2)
     this.#checkDetection(t2, statuses)
     this.#checkDeadlines(t2)
+    this.#checkAcks(t2)
     if (t2 - this.#lastSample >= this.#c.sampleMs) {
       this.#lastSample = t2
       this.#sample(t2, statuses)
@@ -668,6 +676,33 @@ class MeshRun {
         this.#rec.nodeEvent(t, nodeLabel(w.slot), 'detected', nv.state === MemberState.DEAD ? 'dead' : 'unhealthy')
       }
     }
+  }
+
+  /** When each watched node published its verdict: read from its own admin socket, until it has. */
+  async #checkPublished (): Promise<void> {
+    const f = this.#fleet!
+    const waiting = this.#watches.filter((w) => w.publishedAt === undefined && this.#rec.fault$(w.id)?.detected_ms === null)
+    await Promise.all(waiting.map(async (w) => {
+      const a = this.#nodes.get(w.inst.id)?.agent
+      if (a === undefined || !this.#up(a) || this.#paused.has(a)) return
+      const own = (await f.status(a.index, this.#c.adminTimeoutMs))?.nodes.find((n) => n.self)
+      if (own?.health?.verdict?.state === HealthState.UNHEALTHY) w.publishedAt = this.t
+    }))
+  }
+
+  /** no-ack-lost: a published verdict (or a silent node) is in the acting coordinator's view within detectWithinMs, the clock stopped while nobody acts. */
+  #checkAcks (t: number): void {
+    let open = 0
+    for (const w of this.#watches) {
+      const rec = this.#rec.fault$(w.id)
+      if (rec === undefined || w.publishedAt === undefined || w.acked) continue
+      open++
+      if (rec.detected_ms !== null) w.acked = true
+      else if (t > w.publishedAt + HARNESS_CONFIG.detectWithinMs + w.noCoordMs) {
+        this.#rec.violate('no-ack-lost', t, `${rec.fault} on node ${w.slot} (${w.inst.name}): published at ${Math.round(w.publishedAt)} ms, not in the acting coordinator's view ${HARNESS_CONFIG.detectWithinMs} ms later (+${w.noCoordMs} ms without a coordinator)`)
+      }
+    }
+    this.#rec.check('no-ack-lost', open)
   }
 
   #checkDeadlines (t: number): void {
