@@ -56,7 +56,7 @@ export interface LocalAgent {
   readonly logs: LogLine[]
   exited: Promise<number | null>
   /** node.pool and node.instance_id (null: the default), and YAML appended for this agent alone. */
-  readonly node: { readonly pool: string | null, readonly instanceId: string | null, readonly extra: string }
+  readonly node: { readonly pool: string | null, readonly instanceId: string | null, readonly extra: string, readonly labels?: Readonly<Record<string, string>> }
 }
 
 const MAX_LOG_LINES = 5000
@@ -152,10 +152,10 @@ export class LocalFleet {
    * One more agent, joining through the founder: the agent of an instance a fake cloud launched
    * (the demo), with that instance's name and id so the coordinator can match the two.
    */
-  async add (o: { name: string, pool: string, instanceId: string, extraConfig?: string, machine?: (m: FakeMachine) => void }): Promise<LocalAgent> {
+  async add (o: { name: string, pool: string, instanceId: string, extraConfig?: string, labels?: Readonly<Record<string, string>>, machine?: (m: FakeMachine) => void }): Promise<LocalAgent> {
     if (this.#stopped) throw new Error('the local fleet is stopped')
     if (this.agents.length >= AGENT_LIMIT) throw new RangeError(`a local fleet has at most ${AGENT_LIMIT} agents`)
-    const a = this.#prepare(this.agents.length, o.name, { pool: o.pool, instanceId: o.instanceId, extra: o.extraConfig ?? '' })
+    const a = this.#prepare(this.agents.length, o.name, { pool: o.pool, instanceId: o.instanceId, extra: o.extraConfig ?? '', ...(o.labels === undefined ? {} : { labels: o.labels }) })
     if (o.machine !== undefined) {
       o.machine(a.machine)
       a.machine.write(a.statePath)
@@ -198,6 +198,7 @@ export class LocalFleet {
   name: ${a.name}
 ${a.node.pool === null ? '' : `  pool: ${a.node.pool}
 `}${a.node.instanceId === null ? '' : `  instance_id: ${JSON.stringify(a.node.instanceId)}
+`}${a.node.labels === undefined ? '' : `  labels: ${JSON.stringify(a.node.labels)}
 `}  expect:
     gpus: 8
     model: H100

@@ -20,7 +20,8 @@ import { Recorder, ViolationStop, nodeLabel } from '../report/recorder.js'
 import type { Expect, Report } from '../report/types.js'
 import type { FaultEvent, Target } from '../scenario/faults.js'
 import type { Scenario } from '../scenario/load.js'
-import { expandFailures, nodesOf } from '../scenario/profile.js'
+import { expandFailures, nodesOf, placeLabels } from '../scenario/profile.js'
+import { denyLists, type Cut } from '../scenario/sides.js'
 import { startClouds, stopClouds, writeCoordinatorFile, type MeshCloud, type ProviderCall } from './clouds.js'
 import { applyGpuFault, isGpuFault } from './gpu-faults.js'
 import { refuseUnsupported } from './refuse.js'
@@ -124,7 +125,9 @@ class MeshRun {
   #lastSample = -Infinity
   #lastTick = 0
   #actingTerm = 0
-  #partitioned = false
+  /** Partitions in force (a heal lifts only its own). */
+  readonly #cuts: Array<Cut<LocalAgent>> = []
+  #cutSeq = 0
 
   constructor (s: Scenario, o: MeshRunOptions) {
     this.#s = s
@@ -220,6 +223,9 @@ class MeshRun {
       pool: this.#pool,
       instanceId: inst.id,
       extraConfig: '  coordinator_eligible: false\n  deny_peers_file: {dir}/deny\n',
+      // The slot's place in the scenario's topology, as simulate gives it: the coordinator's
+      // correlated-silence rule groups by these.
+      labels: placeLabels(this.#s, inst.tags.slot),
       // Dead on arrival: a GPU missing from the start, so the boot gate fails.
       ...(inst.doa ? { machine: (m) => { m.lose(0) } } : {}),
     }).then((a) => {
@@ -339,6 +345,10 @@ class MeshRun {
       case 'host-loss':
       case 'agent-crash':
       case 'agent-pause': {
+        if (e.target.kind === 'coordinator') {
+          await this.#stopCoordinator(e, e.fault === 'agent-pause' ? 'pause' : 'kill', e.fault === 'host-loss' ? 0 : e.fault === 'agent-crash' ? e.down : e.for)
+          return
+        }
         for (const slot of this.#targets(e.target, e.count)) {
           const node = this.#slotNode(slot)
           const a = node?.agent
@@ -364,19 +374,9 @@ class MeshRun {
         }
         return
       }
-      case 'coordinator-kill': {
-        const a = this.#control().find((x) => this.#lastActing.includes(x.peerId) && this.#up(x))
-        if (a === undefined) {
-          this.#rec.fault(t, e.fault, null, 'no acting coordinator to kill', 'none')
-          return
-        }
-        this.#rec.fault(t, e.fault, null, `${a.name} (term ${this.#actingTerm}): SIGKILL${e.down > 0 ? `, back after ${e.down} ms` : ''}`, 'none')
-        this.#killed.add(a)
-        await f.kill(a.index, 'SIGKILL')
-        this.#after(e.down, `restart ${a.name}`, async () => await this.#restart(a, undefined))
-        await this.#stage(e, [a], 'coordinator killed')
+      case 'coordinator-kill':
+        await this.#stopCoordinator(e, 'kill', e.down)
         return
-      }
       case 'partition':
       case 'flap':
       case 'rack-outage':
@@ -398,12 +398,13 @@ class MeshRun {
         } else if (e.fault === 'flap') {
           const half = Math.max(50, Math.floor(e.period / 2))
           for (let k = 0; k < e.times; k++) {
-            this.#after(k * e.period + 1, `flap cut ${k + 1}`, () => { this.#cut(side.agents) })
-            this.#after(k * e.period + half, `flap heal ${k + 1}`, () => { this.#heal() })
+            let cut = -1
+            this.#after(k * e.period + 1, `flap cut ${k + 1}`, () => { cut = this.#cut(side.agents) })
+            this.#after(k * e.period + half, `flap heal ${k + 1}`, () => { this.#heal(cut) })
           }
         } else {
-          this.#cut(side.agents)
-          this.#after(e.for, 'partition healed', () => { this.#heal() })
+          const cut = this.#cut(side.agents)
+          this.#after(e.for, 'partition healed', () => { this.#heal(cut) })
         }
         await this.#stage(e, side.agents, e.fault)
         return
@@ -460,6 +461,32 @@ class MeshRun {
     }
   }
 
+  /**
+   * SIGKILL (restarted on its store after `downMs`) or SIGSTOP (SIGCONT after `downMs`) the acting
+   * coordinator; 0: for good. A council agent: nothing to replace, a successor must act.
+   */
+  async #stopCoordinator (e: FaultEvent, how: 'kill' | 'pause', downMs: number): Promise<void> {
+    const t = this.t
+    const f = this.#fleet!
+    const a = this.#control().find((x) => this.#lastActing.includes(x.peerId) && this.#up(x) && !this.#paused.has(x))
+    if (a === undefined) {
+      this.#rec.fault(t, e.fault, null, `no acting coordinator to ${how}`, 'none')
+      return
+    }
+    const signal = how === 'pause' ? 'SIGSTOP' : 'SIGKILL'
+    this.#rec.fault(t, e.fault, null, `${a.name} (term ${this.#actingTerm}): ${signal}${downMs > 0 ? `, back after ${downMs} ms` : ''}`, 'none')
+    if (how === 'pause') {
+      this.#paused.add(a)
+      f.pause(a.index)
+      this.#after(downMs, `SIGCONT ${a.name}`, () => { this.#paused.delete(a); f.resume(a.index) })
+    } else {
+      this.#killed.add(a)
+      await f.kill(a.index, 'SIGKILL')
+      this.#after(downMs, `restart ${a.name}`, async () => await this.#restart(a, undefined))
+    }
+    await this.#stage(e, [a], how === 'pause' ? 'coordinator paused' : 'coordinator killed')
+  }
+
   async #stage (fault: FaultEvent, agents: LocalAgent[], detail: string): Promise<void> {
     await this.#o.onStage?.({ kind: 'fault', tMs: this.t, wallMs: Date.now(), fault, agents, detail })
   }
@@ -478,20 +505,24 @@ class MeshRun {
     this.#rec.nodeEvent(this.t, node === undefined ? a.name : nodeLabel(node.inst.tags.slot), 'restart', `${a.name} restarted on its store`)
   }
 
-  /** Both sides deny each other: each agent on `side` denies everyone else, everyone else denies `side`. */
-  #cut (side: readonly LocalAgent[]): void {
-    const inside = new Set(side)
-    const all = this.#fleet!.agents.filter((a) => a.peerId !== '')
-    const ids = (xs: LocalAgent[]): string => xs.map((x) => x.peerId).join('\n')
-    const outside = all.filter((a) => !inside.has(a))
-    for (const a of all) writeFileSync(join(a.dir, 'deny'), `${inside.has(a) ? ids(outside) : ids([...inside])}\n`)
-    this.#partitioned = true
+  /** Cut off `side` (every agent inside denies everyone outside, and the other way round); overlapping cuts compose. */
+  #cut (side: readonly LocalAgent[]): number {
+    const id = this.#cutSeq++
+    this.#cuts.push({ id, side })
+    this.#applyCuts()
+    return id
   }
 
-  #heal (): void {
-    if (!this.#partitioned) return
-    for (const a of this.#fleet!.agents) writeFileSync(join(a.dir, 'deny'), '')
-    this.#partitioned = false
+  #heal (id: number): void {
+    const k = this.#cuts.findIndex((c) => c.id === id)
+    if (k < 0) return
+    this.#cuts.splice(k, 1)
+    this.#applyCuts()
+  }
+
+  #applyCuts (): void {
+    const all = this.#fleet!.agents.filter((a) => a.peerId !== '')
+    for (const [a, deny] of denyLists(all, this.#cuts)) writeFileSync(join(a.dir, 'deny'), deny.length === 0 ? '' : `${deny.map((x) => x.peerId).join('\n')}\n`)
   }
 
   /** Pool slots a target names; random ones drawn from the seed. */

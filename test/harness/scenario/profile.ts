@@ -81,6 +81,12 @@ export function placeOf (s: Scenario, n: number): { zone: string, rack: number }
   return { zone: zones[n % zones.length]!, rack: Math.floor(j / s.fleet.topology.rack_size) }
 }
 
+/** Pool node n's labels, as every engine gives them to the coordinator: zone "b", rack "b/1". */
+export function placeLabels (s: Scenario, n: number): { zone: string, rack: string } {
+  const p = placeOf(s, n)
+  return { zone: p.zone, rack: `${p.zone}/${p.rack}` }
+}
+
 /** The pool nodes a target names (random and coordinator are resolved by the engine at run time). */
 export function nodesOf (s: Scenario, t: Target): number[] {
   const n = s.fleet.pool.nodes

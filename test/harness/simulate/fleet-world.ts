@@ -21,7 +21,7 @@ import { Scheduler } from '../sim/clock.js'
 import { bootGate, healthyTermination, runCall } from '../sim/cloud.js'
 import { latencySampler, stream, type LatencyConfig, type Sampler } from '../sim/random.js'
 import type { Scenario } from '../scenario/load.js'
-import { placeOf } from '../scenario/profile.js'
+import { placeLabels } from '../scenario/profile.js'
 import type { SimGpus } from './gpu.js'
 import type { Seen, World, WorldHooks } from './world.js'
 
@@ -307,11 +307,11 @@ class FleetWorld implements World {
   /** The coordinator's view of h becomes h's own state, alive. */
   #see (h: Host, now: number): void {
     const inst = h.inst!
-    const place = placeOf(this.#s, inst.tags.slot)
+    const place = placeLabels(this.#s, inst.tags.slot)
     const v = h.health?.verdict
     const wasAlive = h.view?.member === 'alive'
     h.view = {
-      id: nodeId(h.agent), name: inst.name, pool: this.#pool.name, instanceId: inst.id, rack: `${place.zone}/${place.rack}`, zone: place.zone,
+      id: nodeId(h.agent), name: inst.name, pool: this.#pool.name, instanceId: inst.id, rack: place.rack, zone: place.zone,
       member: 'alive', memberSinceMs: wasAlive ? h.view!.memberSinceMs : now,
       health: v === undefined ? 'unknown' : healthName(v.state), action: v === undefined ? 'none' : actionNameOf(v.action),
       bootGatePassed: h.health?.bootGate?.passed, cordoned: h.cordoned, draining: h.draining, drained: h.drained, utilization: undefined,

@@ -13,6 +13,7 @@ import type { OwnHealth } from '../../../agent/mesh/node.js'
 import type { FaultEvent, Target } from '../scenario/faults.js'
 import { GPU_FAULTS, type GpuFaultKind } from '../scenario/faults.js'
 import type { Scenario } from '../scenario/load.js'
+import { sideGroups } from '../scenario/sides.js'
 import { expandFailures, nodesOf, placeOf } from '../scenario/profile.js'
 import { SimGpus, expectOf } from './gpu.js'
 import type { World, WorldHooks } from './world.js'
@@ -320,11 +321,7 @@ class Harness {
   #applyPartitions (): void {
     const f = this.world
     if (this.#partitions.length === 0) { f.partition!([]); this.#updateCut(); return }
-    const key = new Map<number, string>()
-    for (const p of this.#partitions) for (const a of p.side) key.set(a, `${key.get(a) ?? ''}${p.id},`)
-    const groups = new Map<string, number[]>()
-    for (const [a, k] of key) (groups.get(k) ?? groups.set(k, []).get(k)!).push(a)
-    f.partition!([...groups.values()].map((g) => g.sort((x, y) => x - y)))
+    f.partition!(sideGroups(this.#partitions).map((g) => g.sort((x, y) => x - y)))
     this.#updateCut()
   }
 

@@ -6,7 +6,7 @@ import { CloudSim } from '../sim/cloud.js'
 import { converged } from '../sim/scenario.js'
 import { DEFAULT_LINK_CONFIG } from '../sim/network.js'
 import type { Scenario } from '../scenario/load.js'
-import { placeOf } from '../scenario/profile.js'
+import { placeLabels } from '../scenario/profile.js'
 import { defaultSpares } from './harness.js'
 import type { Seen, World, WorldHooks } from './world.js'
 
@@ -36,10 +36,7 @@ export function meshWorld (s: Scenario, hooks: WorldHooks): World {
         bootDeadlineMs: pool.boot_deadline, maxAttempts: 3, deadReplaceAfterMs: pool.dead_replace_after,
       },
     },
-    place: (slot) => {
-      const p = placeOf(s, slot)
-      return { zone: p.zone, rack: `${p.zone}/${p.rack}` }
-    },
+    place: (slot) => placeLabels(s, slot),
     hooks,
   })
   const f = sim.fleet
